@@ -1,0 +1,187 @@
+# Shared helpers for weft's end-to-end tests (sourced, not run).
+#
+# Each test builds its own hosts out of network namespaces joined to a
+# bridge namespace by veth pairs, with addresses from 198.18.0.0/15 and no
+# route out. Everything a test creates carries a per-run suffix and is
+# removed by the EXIT trap, processes by PID first, even when it fails.
+# Exit status: 0 pass, 77 skip, anything else fail.
+
+set -eu
+
+: "${WEFT_BUILDDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${WEFT_SRCDIR:=$WEFT_BUILDDIR}"
+WEFT_PROXY="$WEFT_BUILDDIR/src/proxy/weft-proxy"
+WEFT_INIT="$WEFT_BUILDDIR/src/init/weft-init"
+WEFT_TESTD="$WEFT_BUILDDIR/tests/backend/weft-testd"
+PROXY_UID=1337
+
+E2E_NAME=$(basename "$0" .sh)
+E2E_SUFFIX="$$$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')"
+E2E_NS=""
+E2E_PIDS=""
+E2E_FAILED=0
+E2E_CHECKS=0
+T=""
+
+skip() {
+	echo "SKIP: $E2E_NAME: $*"
+	exit 77
+}
+
+e2e_cleanup() {
+	local rc=$? pid ns i
+	set +e
+	for pid in $E2E_PIDS; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in $E2E_PIDS; do
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+	done
+	for ns in $E2E_NS; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -n "$T" ] && [ -d "$T" ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "--- $f (last lines)"
+			tail -n 30 "$f"
+		done
+	fi
+	[ -n "$T" ] && rm -rf "$T"
+	exit $rc
+}
+
+# e2e_init: checks prerequisites and installs the cleanup trap.
+e2e_init() {
+	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
+	command -v ip >/dev/null || skip "needs iproute2"
+	command -v iptables-restore >/dev/null || skip "needs iptables"
+	command -v curl >/dev/null || skip "needs curl"
+	T=$(mktemp -d "${TMPDIR:-/tmp}/weft-e2e.XXXXXX")
+	chmod 755 "$T"
+	trap e2e_cleanup EXIT
+	trap 'exit 130' INT TERM HUP
+}
+
+# ns_new SHORT: creates namespace weft-SHORT-SUFFIX with lo up; prints it.
+ns_new() {
+	local ns="weft-$1-$E2E_SUFFIX"
+	ip netns add "$ns"
+	E2E_NS="$E2E_NS $ns"
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+# bridge_new: creates the bridge namespace every pod is attached to.
+bridge_new() {
+	BR_NS=$(ns_new br)
+	ip -n "$BR_NS" link add br0 type bridge
+	ip -n "$BR_NS" link set br0 up
+}
+
+# pod_new SHORT ADDR [ADDR...]: a pod namespace with eth0 on the bridge,
+# holding ADDR/16 (198.18.0.0/15 addresses); sets $POD to its name. The
+# only routes are the pod subnet and the never-routed VIP pool, on eth0.
+pod_new() {
+	local short=$1 n addr
+	shift
+	[ -n "${BR_NS:-}" ] || bridge_new
+	POD=$(ns_new "$short")
+	n=$(echo "$E2E_NS" | wc -w)
+	ip link add "v$n$E2E_SUFFIX" type veth peer name eth0 netns "$POD"
+	ip link set "v$n$E2E_SUFFIX" netns "$BR_NS"
+	ip -n "$BR_NS" link set "v$n$E2E_SUFFIX" master br0 up
+	for addr in "$@"; do
+		ip -n "$POD" addr add "$addr/16" dev eth0
+	done
+	ip -n "$POD" link set eth0 up
+	ip -n "$POD" route add 240.240.0.0/16 dev eth0
+	if ip -n "$POD" route get 192.0.2.1 >/dev/null 2>&1; then
+		echo "pod $POD has a route out" >&2
+		exit 1
+	fi
+}
+
+# bg NS LOGNAME CMD...: runs CMD in NS in the background; records its PID.
+bg() {
+	local ns=$1 log=$2
+	shift 2
+	ip netns exec "$ns" "$@" >"$T/$log.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+	LAST_PID=$!
+}
+
+# bg_proxy_uid NS LOGNAME CMD...: the same, as the proxy uid.
+bg_proxy_uid() {
+	local ns=$1 log=$2
+	shift 2
+	ip netns exec "$ns" setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" \
+	    --clear-groups "$@" >"$T/$log.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+	LAST_PID=$!
+}
+
+# stop_pid PID: ends one process started by bg, waiting for it.
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# wait_listen NS PORT: waits up to 10 s for a TCP listener on PORT.
+wait_listen() {
+	local i
+	for i in $(seq 1 100); do
+		if ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q .; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "nothing listens on port $2 in $1" >&2
+	return 1
+}
+
+# in NS CMD...: runs CMD in NS.
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# check DESCRIPTION CMD...: runs CMD; records a pass or a failure.
+check() {
+	local desc=$1
+	shift
+	E2E_CHECKS=$((E2E_CHECKS + 1))
+	if "$@"; then
+		echo "ok - $desc"
+	else
+		echo "not ok - $desc"
+		E2E_FAILED=$((E2E_FAILED + 1))
+	fi
+}
+
+# expect_eq DESCRIPTION WANT GOT
+expect_eq() {
+	E2E_CHECKS=$((E2E_CHECKS + 1))
+	if [ "$2" = "$3" ]; then
+		echo "ok - $1"
+	else
+		echo "not ok - $1: want '$2', got '$3'"
+		E2E_FAILED=$((E2E_FAILED + 1))
+	fi
+}
+
+# e2e_done: ends the test with the right status.
+e2e_done() {
+	echo "$E2E_NAME: $E2E_CHECKS checks, $E2E_FAILED failed"
+	[ "$E2E_FAILED" -eq 0 ] || exit 1
+	[ "$E2E_CHECKS" -gt 0 ] || exit 1
+	exit 0
+}
