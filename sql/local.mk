@@ -1,1 +1,1 @@
-# sql
+dist_pkgdata_DATA = sql/schema.sql

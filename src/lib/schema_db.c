@@ -1,0 +1,92 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema_db.h"
+#include "xmalloc.h"
+
+/* sql/schema.sql, embedded at build time (schema_sql.c). */
+extern const char schema_sql[];
+
+/*
+ * Migrations from version i to i + 1, run in order; migrations[0] is
+ * the whole schema for a new DB. A later schema change appends here and
+ * edits sql/schema.sql to match.
+ */
+static const char *const *
+schema_steps(void)
+{
+	static const char *steps[SCHEMA_VERSION];
+
+	steps[0] = schema_sql;
+	return steps;
+}
+
+int
+schema_version(sqlite3 *db, int *version, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		xasprintf(cause, "%s", sqlite3_errmsg(db));
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		xasprintf(cause, "%s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+schema_exec(sqlite3 *db, const char *sql, char **cause)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		xasprintf(cause, "%s", err != NULL ? err : sqlite3_errmsg(db));
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+int
+schema_migrate(sqlite3 *db, char **cause)
+{
+	const char *const *steps = schema_steps();
+	char pragma[64];
+	int v;
+
+	if (schema_exec(db, "BEGIN IMMEDIATE", cause) == -1)
+		return -1;
+	if (schema_version(db, &v, cause) == -1)
+		goto fail;
+	if (v > SCHEMA_VERSION) {
+		xasprintf(cause,
+		    "schema version %d is newer than this weft understands (%d)",
+		    v, SCHEMA_VERSION);
+		goto fail;
+	}
+	for (; v < SCHEMA_VERSION; v++) {
+		if (schema_exec(db, steps[v], cause) == -1)
+			goto fail;
+	}
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+	    SCHEMA_VERSION);
+	if (schema_exec(db, pragma, cause) == -1 ||
+	    schema_exec(db, "COMMIT", cause) == -1)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}

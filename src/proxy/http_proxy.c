@@ -1,0 +1,802 @@
+/*
+ * HTTP/1.1 proxying of one downstream connection: requests are parsed
+ * strictly, forwarded with their hop-by-hop fields removed and their
+ * bodies streamed as they arrive; responses come back the same way.
+ * One exchange is in flight per connection; pipelined requests wait in
+ * the client's input buffer (bounded) until the previous one is done.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy.h"
+
+static void http_up_read_cb(struct conn *, void *);
+static void http_up_write_cb(struct conn *, void *);
+static void http_up_error_cb(struct conn *, void *);
+static int http_pump(struct session *);
+static int http_resp_pump(struct session *);
+
+static const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
+	}
+}
+
+void
+http_exchange_free(struct http_exchange *hx)
+{
+	if (hx->retry_head != NULL)
+		evbuffer_free(hx->retry_head);
+	hx->retry_head = NULL;
+}
+
+static void
+http_exchange_reset(struct http_exchange *hx)
+{
+	http_exchange_free(hx);
+	memset(hx, 0, sizeof(*hx));
+}
+
+/* Closes the session once everything queued for the client is written. */
+static int
+http_close_when_drained(struct session *s)
+{
+	s->closing = 1;
+	conn_read_disable(&s->client);
+	if (s->up != NULL) {
+		upstream_free(s->up);
+		s->up = NULL;
+	}
+	if (evbuffer_get_length(s->client.out) == 0 || s->client.write_error) {
+		session_close(s);
+		return -1;
+	}
+	session_timer(s, SESSION_T_STREAM, s->w->px->conf.idle_timeout_ms);
+	return -1;
+}
+
+/* Counts a finished exchange in the metrics and the access log. */
+static void
+http_account(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+	struct metrics_req_key key;
+	uint64_t dur;
+
+	dur = now_ns() - ((uint64_t)hx->t0.tv_sec * 1000000000ULL +
+			     (uint64_t)hx->t0.tv_nsec);
+	memset(&key, 0, sizeof(key));
+	key.direction = (uint8_t)s->direction;
+	key.method = (uint8_t)hx->method;
+	key.code = (uint16_t)hx->status;
+	key.rflag = (uint8_t)hx->rflag;
+	memcpy(key.service, s->tcpkey.service, sizeof(key.service));
+	strcpy(key.route, "default");
+	metrics_request(s->w->metrics, &key, dur, hx->req_bytes, hx->resp_bytes);
+	access_log_request(s, dur);
+	session_report_bytes(s);
+}
+
+/* Accounts for a finished exchange and readies the connection for the next. */
+static int
+http_exchange_end(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+	struct upstream *up = s->up;
+
+	http_account(s);
+	if (up != NULL) {
+		s->up = NULL;
+		if (!hx->upstream_close && hx->req_state == REQ_DONE &&
+		    evbuffer_get_length(up->c.in) == 0 &&
+		    evbuffer_get_length(up->c.out) == 0 && !up->c.eof &&
+		    !up->c.read_error && !s->w->draining)
+			upstream_release(up);
+		else
+			upstream_free(up);
+	}
+	if (hx->req_state != REQ_DONE || s->w->draining)
+		hx->client_close = 1;
+	if (hx->client_close)
+		return http_close_when_drained(s);
+	http_exchange_reset(hx);
+	session_timer(s, SESSION_T_IDLE, s->w->px->conf.idle_timeout_ms);
+	if (s->client_paused) {
+		s->client_paused = 0;
+		conn_read_enable(&s->client);
+	}
+	return http_pump(s);
+}
+
+/*
+ * Answers the client from the proxy itself, in Envoy's words, and ends
+ * the exchange. Returns -1 when the session is closing or closed.
+ */
+static int
+http_local_reply(struct session *s, int status, const char *body, int rflag,
+    int close_after)
+{
+	struct http_exchange *hx = &s->hx;
+	size_t blen = strlen(body);
+	int n;
+
+	if (hx->resp_started) {
+		/* Part of a response went out: only a close can signal failure. */
+		session_close(s);
+		return -1;
+	}
+	if (hx->t0.tv_sec == 0)
+		clock_gettime(CLOCK_MONOTONIC, &hx->t0);
+	if (hx->req_state != REQ_DONE)
+		close_after = 1;
+	n = evbuffer_add_printf(s->client.out,
+	    "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\n"
+	    "content-type: text/plain\r\nserver: weft\r\n%s\r\n%s",
+	    status, http_reason(status), blen,
+	    close_after ? "connection: close\r\n" : "", body);
+	hx->resp_bytes += n > 0 ? (uint64_t)n : 0;
+	hx->status = status;
+	hx->rflag = rflag;
+	hx->resp_started = 1;
+	hx->resp_state = RESP_DONE;
+	hx->upstream_close = 1;
+	if (close_after)
+		hx->client_close = 1;
+	if (conn_flush(&s->client) == -1) {
+		session_close(s);
+		return -1;
+	}
+	return http_exchange_end(s);
+}
+
+/*
+ * Moves body bytes from src to dst as the framing allows. Returns the
+ * number of bytes moved, or -1 on bad chunked framing; *done is set when
+ * the body is complete (never for a close-delimited body).
+ */
+static ssize_t
+http_move_body(struct evbuffer *src, struct evbuffer *dst,
+    enum http1_framing f, uint64_t *remaining, struct http1_chunked *ch,
+    int *done)
+{
+	size_t avail = evbuffer_get_length(src), n = 0;
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr pos;
+	ssize_t r;
+	int k, i;
+
+	*done = 0;
+	switch (f) {
+	case HTTP1_BODY_NONE:
+		*done = 1;
+		return 0;
+	case HTTP1_BODY_LENGTH:
+		n = avail < *remaining ? avail : (size_t)*remaining;
+		*remaining -= n;
+		*done = *remaining == 0;
+		break;
+	case HTTP1_BODY_EOF:
+		n = avail;
+		break;
+	case HTTP1_BODY_CHUNKED:
+		while (n < avail && !*done) {
+			if (evbuffer_ptr_set(src, &pos, n, EVBUFFER_PTR_SET) ==
+			    -1)
+				break;
+			k = evbuffer_peek(src, -1, &pos, v, 16);
+			if (k <= 0)
+				break;
+			if (k > 16)
+				k = 16;
+			for (i = 0; i < k && !*done; i++) {
+				r = http1_chunked_scan(ch, v[i].iov_base,
+				    v[i].iov_len, done);
+				if (r == -1)
+					return -1;
+				n += (size_t)r;
+			}
+		}
+		break;
+	}
+	if (n > 0 && evbuffer_remove_buffer(src, dst, n) != (int)n)
+		return -1;
+	return (ssize_t)n;
+}
+
+static int
+http_needs_rewrite(const struct http1_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nheaders; i++) {
+		if (http1_is_hop_by_hop(m, &m->headers[i]))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Writes the head in buf to out without its hop-by-hop fields, adding
+ * the Connection field given (or none).
+ */
+static void
+http_write_head(struct evbuffer *out, const char *buf,
+    const struct http1_msg *m, const char *connection)
+{
+	size_t i, start_len;
+
+	start_len = m->nheaders > 0 ? (size_t)(m->headers[0].name - buf) :
+				      m->head_len - 2;
+	if (m->status != 0 && m->version_minor == 0) {
+		/* RFC 9110 2.5: we speak HTTP/1.1 to the client ourselves. */
+		evbuffer_add(out, "HTTP/1.1", 8);
+		evbuffer_add(out, buf + 8, start_len - 8);
+	} else {
+		evbuffer_add(out, buf, start_len);
+	}
+	for (i = 0; i < m->nheaders; i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		if (http1_is_hop_by_hop(m, h))
+			continue;
+		evbuffer_add(out, h->name, h->name_len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, h->value, h->value_len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (connection != NULL)
+		evbuffer_add_printf(out, "Connection: %s\r\n", connection);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+http_copy_field(char *dst, size_t size, const char *src, size_t len)
+{
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+static int
+http_up_failed(struct session *s, int rflag)
+{
+	struct http_exchange *hx = &s->hx;
+	struct upstream *up = s->up;
+	char dst[64];
+
+	if (hx->resp_state != RESP_HEAD || hx->resp_bytes > 0) {
+		session_close(s);
+		return -1;
+	}
+	/*
+	 * A pooled connection the server closed just as we reused it: the
+	 * request never reached the application, send it once more.
+	 */
+	if (up != NULL && up->requests > 1 && hx->retry_head != NULL &&
+	    !hx->retried && evbuffer_get_length(up->c.in) == 0) {
+		hx->retried = 1;
+		upstream_free(up);
+		s->up = upstream_connect(s->w, &s->target, s->target_len);
+		if (s->up != NULL) {
+			s->up->s = s;
+			s->up->requests = 1;
+			conn_set_cbs(&s->up->c, http_up_read_cb,
+			    http_up_write_cb, http_up_error_cb, s->up);
+			evbuffer_add_buffer(s->up->c.out, hx->retry_head);
+			session_timer(s, SESSION_T_CONNECT,
+			    s->w->px->conf.connect_timeout_ms);
+			return 0;
+		}
+	}
+	if (up != NULL) {
+		upstream_free(up);
+		s->up = NULL;
+	}
+	netaddr_str(&s->target, dst, sizeof(dst));
+	log_debug("upstream %s: %s", dst,
+	    rflag == METRICS_RF_UF ? "connection failure" :
+				     "connection termination");
+	return http_local_reply(s, 503,
+	    rflag == METRICS_RF_UF ?
+		"upstream connect error or disconnect/reset before headers. "
+		"reset reason: connection failure" :
+		"upstream connect error or disconnect/reset before headers. "
+		"reset reason: connection termination",
+	    rflag, 0);
+}
+
+/* Moves request body bytes to the upstream. */
+static int
+http_req_body(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+	ssize_t n;
+	int done;
+
+	n = http_move_body(s->client.in, s->up->c.out, hx->req_framing,
+	    &hx->req_remaining, &hx->req_chunk, &done);
+	if (n == -1) {
+		metrics_deny(s->w->metrics, METRICS_DENY_BAD_REQUEST);
+		log_debug("request body: %s",
+		    http1_error_str(HTTP1_E_BAD_CHUNK));
+		return http_local_reply(s, 400, "Bad Request: invalid chunked "
+						"encoding",
+		    METRICS_RF_DPE, 1);
+	}
+	hx->req_bytes += (uint64_t)n;
+	if (done)
+		hx->req_state = REQ_DONE;
+	if (conn_flush(&s->up->c) == -1)
+		return http_up_failed(s, METRICS_RF_UC);
+	if (!done && (s->client.eof || s->client.read_error)) {
+		/* The client went away in the middle of its request. */
+		hx->rflag = METRICS_RF_DC;
+		session_close(s);
+		return -1;
+	}
+	if (evbuffer_get_length(s->up->c.out) > PROXY_HIGH_WATER) {
+		conn_read_disable(&s->client);
+		s->client_paused = 1;
+	}
+	return 0;
+}
+
+/* Parses a request head and starts forwarding it. */
+static int
+http_request_head(struct session *s)
+{
+	struct worker *w = s->w;
+	struct http_exchange *hx = &s->hx;
+	struct evbuffer *in = s->client.in;
+	struct http1_msg *m = &w->msg;
+	struct evbuffer_ptr p;
+	const struct http1_header *ua;
+	size_t len = evbuffer_get_length(in), head_len, max = w->px->conf.max_head;
+	unsigned char crlf[2];
+	struct upstream *up;
+	const char *buf;
+	ssize_t r;
+
+	/* RFC 9112 2.2: empty lines before a request line are ignored. */
+	while (hx->head_scan == 0 && len >= 2 &&
+	    evbuffer_copyout(in, crlf, 2) == 2 && crlf[0] == '\r' &&
+	    crlf[1] == '\n') {
+		evbuffer_drain(in, 2);
+		len -= 2;
+	}
+	if (len == 0) {
+		if (s->client.eof || s->client.read_error)
+			return http_close_when_drained(s);
+		return -1;
+	}
+	if (evbuffer_ptr_set(in, &p, hx->head_scan > 3 ? hx->head_scan - 3 : 0,
+		EVBUFFER_PTR_SET) == -1)
+		return -1;
+	p = evbuffer_search(in, "\r\n\r\n", 4, &p);
+	if (p.pos == -1) {
+		if (len >= max) {
+			metrics_deny(w->metrics, METRICS_DENY_BAD_REQUEST);
+			return http_local_reply(s, 400,
+			    "Bad Request: header section too large",
+			    METRICS_RF_DPE, 1);
+		}
+		if (s->client.eof || s->client.read_error)
+			return http_close_when_drained(s);
+		if (hx->head_scan == 0)
+			session_timer(s, SESSION_T_HEADER,
+			    w->px->conf.header_timeout_ms);
+		hx->head_scan = len;
+		return -1;
+	}
+	head_len = (size_t)p.pos + 4;
+	clock_gettime(CLOCK_MONOTONIC, &hx->t0);
+	buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)head_len);
+	r = buf == NULL ? -1 : http1_parse_request(buf, head_len, max, m);
+	if (r <= 0) {
+		metrics_deny(w->metrics, METRICS_DENY_BAD_REQUEST);
+		log_debug("request refused: %s", http1_error_str(m->error));
+		hx->method = METRICS_M_OTHER;
+		return http_local_reply(s,
+		    m->error == HTTP1_E_BAD_VERSION ? 505 : 400,
+		    m->error == HTTP1_E_BAD_VERSION ?
+			"HTTP Version Not Supported" :
+			"Bad Request",
+		    METRICS_RF_DPE, 1);
+	}
+	http_copy_field(hx->method_str, sizeof(hx->method_str), m->method,
+	    m->method_len);
+	http_copy_field(hx->path, sizeof(hx->path), m->target, m->target_len);
+	if (m->host != NULL)
+		http_copy_field(hx->authority, sizeof(hx->authority),
+		    m->host->value, m->host->value_len);
+	if ((ua = http1_find(m, "user-agent")) != NULL)
+		http_copy_field(hx->user_agent, sizeof(hx->user_agent),
+		    ua->value, ua->value_len);
+	hx->method = metrics_method_of(m->method, m->method_len);
+	hx->req_minor = m->version_minor;
+	hx->head_req = hx->method == METRICS_M_HEAD;
+	hx->upgrade = (m->flags & HTTP1_F_UPGRADE) != 0;
+	hx->req_framing = m->framing;
+	hx->req_remaining = m->content_length;
+	http1_chunked_init(&hx->req_chunk);
+	hx->client_close = (m->flags & HTTP1_F_CLOSE) != 0;
+	hx->req_bytes = head_len;
+	hx->req_state = REQ_BODY;
+	hx->resp_state = RESP_HEAD;
+
+	if (hx->method == METRICS_M_CONNECT) {
+		evbuffer_drain(in, head_len);
+		return http_local_reply(s, 405, "CONNECT is not supported",
+		    METRICS_RF_NR, 1);
+	}
+
+	up = upstream_take(w, &s->target, s->target_len);
+	if (up == NULL &&
+	    (up = upstream_connect(w, &s->target, s->target_len)) == NULL) {
+		evbuffer_drain(in, head_len);
+		hx->req_state = m->framing == HTTP1_BODY_NONE ? REQ_DONE :
+								 REQ_BODY;
+		return http_up_failed(s, METRICS_RF_UF);
+	}
+	up->s = s;
+	up->requests++;
+	s->up = up;
+	conn_set_cbs(&up->c, http_up_read_cb, http_up_write_cb,
+	    http_up_error_cb, up);
+
+	if (http_needs_rewrite(m)) {
+		http_write_head(up->c.out, buf, m,
+		    hx->upgrade ? "upgrade" : NULL);
+		evbuffer_drain(in, head_len);
+	} else {
+		evbuffer_remove_buffer(in, up->c.out, head_len);
+	}
+	if (up->requests > 1 && m->framing == HTTP1_BODY_NONE &&
+	    http1_method_idempotent(m->method, m->method_len) &&
+	    (hx->retry_head = evbuffer_new()) != NULL)
+		evbuffer_add_buffer_reference(hx->retry_head, up->c.out);
+
+	if (up->c.connecting)
+		session_timer(s, SESSION_T_CONNECT,
+		    w->px->conf.connect_timeout_ms);
+	else
+		session_timer(s, SESSION_T_STREAM, w->px->conf.idle_timeout_ms);
+	s->last_active = worker_now(w);
+	return http_req_body(s);
+}
+
+/* Advances the request side as far as the buffered input allows. */
+static int
+http_pump(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+
+	if (s->closing)
+		return -1;
+	switch (hx->req_state) {
+	case REQ_IDLE:
+		return http_request_head(s);
+	case REQ_BODY:
+		return http_req_body(s);
+	case REQ_DONE:
+		if (evbuffer_get_length(s->client.in) > PROXY_PIPELINE_MAX) {
+			conn_read_disable(&s->client);
+			s->client_paused = 1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+void
+http_start(struct session *s)
+{
+	s->mode = SESSION_HTTP;
+	s->tcpkey.http = 1;
+	metrics_tcp_open(s->w->metrics, &s->tcpkey);
+	http_exchange_reset(&s->hx);
+	session_timer(s, SESSION_T_IDLE, s->w->px->conf.idle_timeout_ms);
+	http_pump(s);
+}
+
+void
+http_client_read(struct session *s)
+{
+	if (s->client.read_error) {
+		session_close(s);
+		return;
+	}
+	s->last_active = worker_now(s->w);
+	http_pump(s);
+}
+
+/* The client took everything: resume the upstream, or finish closing. */
+void
+http_client_drained(struct session *s)
+{
+	if (s->closing) {
+		session_close(s);
+		return;
+	}
+	if (s->up_paused && s->up != NULL) {
+		s->up_paused = 0;
+		conn_read_enable(&s->up->c);
+		http_resp_pump(s);
+	}
+}
+
+void
+http_drain(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+
+	if (hx->req_state == REQ_IDLE && hx->head_scan == 0 &&
+	    evbuffer_get_length(s->client.in) == 0)
+		http_close_when_drained(s);
+}
+
+void
+http_timeout(struct session *s, int kind)
+{
+	struct http_exchange *hx = &s->hx;
+	int idle = s->w->px->conf.idle_timeout_ms;
+	time_t quiet;
+
+	switch (kind) {
+	case SESSION_T_HEADER:
+		metrics_deny(s->w->metrics, METRICS_DENY_BAD_REQUEST);
+		hx->method = METRICS_M_OTHER;
+		http_local_reply(s, 408, "request header timeout",
+		    METRICS_RF_DPE, 1);
+		return;
+	case SESSION_T_CONNECT:
+		http_up_failed(s, METRICS_RF_UF);
+		return;
+	case SESSION_T_STREAM:
+		quiet = worker_now(s->w) - s->last_active;
+		if (quiet * 1000 < idle && !s->closing) {
+			session_timer(s, SESSION_T_STREAM,
+			    idle - (int)(quiet * 1000));
+			return;
+		}
+		if (s->closing || hx->resp_started) {
+			session_close(s);
+			return;
+		}
+		hx->upstream_close = 1;
+		http_local_reply(s, 504, "stream timeout", METRICS_RF_UT, 1);
+		return;
+	}
+}
+
+/* Parses a response head from the upstream and forwards it. */
+static int
+http_response_head(struct session *s)
+{
+	struct worker *w = s->w;
+	struct http_exchange *hx = &s->hx;
+	struct evbuffer *in = s->up->c.in;
+	struct http1_msg *m = &w->msg;
+	struct evbuffer_ptr p;
+	size_t len = evbuffer_get_length(in), head_len, max = w->px->conf.max_head;
+	const char *buf, *conn_hdr = NULL;
+	ssize_t r;
+
+	if (len == 0) {
+		if (s->up->c.eof || s->up->c.read_error)
+			return http_up_failed(s, METRICS_RF_UC);
+		return -1;
+	}
+	if (evbuffer_ptr_set(in, &p,
+		hx->resp_head_scan > 3 ? hx->resp_head_scan - 3 : 0,
+		EVBUFFER_PTR_SET) == -1)
+		return -1;
+	p = evbuffer_search(in, "\r\n\r\n", 4, &p);
+	if (p.pos == -1) {
+		if (len >= max || s->up->c.eof || s->up->c.read_error) {
+			hx->upstream_close = 1;
+			return http_local_reply(s, 502,
+			    "upstream sent an incomplete or oversized response "
+			    "head",
+			    METRICS_RF_UPE, 0);
+		}
+		hx->resp_head_scan = len;
+		return -1;
+	}
+	head_len = (size_t)p.pos + 4;
+	buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)head_len);
+	r = buf == NULL ? -1 :
+			  http1_parse_response(buf, head_len, max,
+			      hx->method_str, strlen(hx->method_str), m);
+	if (r <= 0) {
+		char dst[64];
+
+		netaddr_str(&s->target, dst, sizeof(dst));
+		log_warnx("upstream %s: bad response: %s", dst,
+		    http1_error_str(m->error));
+		hx->upstream_close = 1;
+		return http_local_reply(s, 502,
+		    "upstream sent a malformed response", METRICS_RF_UPE, 0);
+	}
+	hx->resp_head_scan = 0;
+	hx->status = m->status;
+	hx->resp_bytes += head_len;
+
+	if (m->status == 101) {
+		if (!hx->upgrade) {
+			hx->upstream_close = 1;
+			return http_local_reply(s, 502,
+			    "upstream switched protocols unasked",
+			    METRICS_RF_UPE, 0);
+		}
+		http_write_head(s->client.out, buf, m, "upgrade");
+		evbuffer_drain(in, head_len);
+		hx->resp_started = 1;
+		hx->req_state = REQ_DONE;
+		hx->resp_state = RESP_DONE;
+		/* The exchange is counted now; the tunnel follows as TCP. */
+		http_account(s);
+		tcp_relay_tunnel(s);
+		return -1;
+	}
+	if (m->status < 200) {
+		/* Interim responses go to the client as they come. */
+		http_write_head(s->client.out, buf, m, NULL);
+		evbuffer_drain(in, head_len);
+		hx->resp_started = 1;
+		if (conn_flush(&s->client) == -1) {
+			session_close(s);
+			return -1;
+		}
+		return 0;
+	}
+
+	hx->resp_minor = m->version_minor;
+	hx->resp_framing = m->framing;
+	hx->resp_remaining = m->content_length;
+	http1_chunked_init(&hx->resp_chunk);
+	if ((m->flags & HTTP1_F_CLOSE) || m->framing == HTTP1_BODY_EOF)
+		hx->upstream_close = 1;
+	if (m->framing == HTTP1_BODY_EOF || w->draining ||
+	    hx->req_state != REQ_DONE)
+		hx->client_close = 1;
+	if (hx->client_close)
+		conn_hdr = "close";
+	else if (hx->req_minor == 0)
+		conn_hdr = "keep-alive";
+	if (conn_hdr != NULL || m->version_minor == 0 ||
+	    http_needs_rewrite(m)) {
+		http_write_head(s->client.out, buf, m, conn_hdr);
+		evbuffer_drain(in, head_len);
+	} else {
+		evbuffer_remove_buffer(in, s->client.out, head_len);
+	}
+	hx->resp_started = 1;
+	hx->resp_state = RESP_BODY;
+	return 0;
+}
+
+static int
+http_resp_body(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+	struct conn *u = &s->up->c;
+	ssize_t n;
+	int done;
+
+	n = http_move_body(u->in, s->client.out, hx->resp_framing,
+	    &hx->resp_remaining, &hx->resp_chunk, &done);
+	if (n == -1) {
+		char dst[64];
+
+		netaddr_str(&s->target, dst, sizeof(dst));
+		log_warnx("upstream %s: bad chunked response body", dst);
+		session_close(s);
+		return -1;
+	}
+	hx->resp_bytes += (uint64_t)n;
+	if (conn_flush(&s->client) == -1) {
+		session_close(s);
+		return -1;
+	}
+	if (hx->resp_framing == HTTP1_BODY_EOF && (u->eof || u->read_error))
+		done = 1;
+	if (done) {
+		hx->resp_state = RESP_DONE;
+		if (hx->req_state != REQ_DONE)
+			hx->upstream_close = 1;
+		return http_exchange_end(s);
+	}
+	if (u->eof || u->read_error) {
+		/* The upstream ended the response early. */
+		session_close(s);
+		return -1;
+	}
+	if (evbuffer_get_length(s->client.out) > PROXY_HIGH_WATER) {
+		conn_read_disable(u);
+		s->up_paused = 1;
+	}
+	return 0;
+}
+
+static int
+http_resp_pump(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+
+	while (s->up != NULL) {
+		if (hx->resp_state == RESP_HEAD) {
+			if (http_response_head(s) == -1)
+				return -1;
+			if (hx->resp_state == RESP_HEAD &&
+			    evbuffer_get_length(s->up->c.in) == 0)
+				return 0;
+			continue;
+		}
+		if (hx->resp_state == RESP_BODY)
+			return http_resp_body(s);
+		/* Bytes after a complete response: the upstream is broken. */
+		return 0;
+	}
+	return 0;
+}
+
+static void
+http_up_read_cb(struct conn *c, void *arg)
+{
+	struct session *s = ((struct upstream *)arg)->s;
+
+	s->last_active = worker_now(s->w);
+	http_resp_pump(s);
+}
+
+/* The upstream connected or took all we had queued. */
+static void
+http_up_write_cb(struct conn *c, void *arg)
+{
+	struct session *s = ((struct upstream *)arg)->s;
+
+	if (s->timer_kind == SESSION_T_CONNECT)
+		session_timer(s, SESSION_T_STREAM,
+		    s->w->px->conf.idle_timeout_ms);
+	if (s->client_paused && s->hx.req_state == REQ_BODY) {
+		s->client_paused = 0;
+		conn_read_enable(&s->client);
+		http_pump(s);
+	}
+}
+
+static void
+http_up_error_cb(struct conn *c, void *arg)
+{
+	struct upstream *up = arg;
+
+	http_up_failed(up->s,
+	    c->bytes_out == 0 ? METRICS_RF_UF : METRICS_RF_UC);
+}

@@ -1,0 +1,308 @@
+/*
+ * weft-proxy: the process, its worker threads and their sessions.
+ *
+ * A worker owns an event base, its listeners, its upstream connection
+ * pool, its metrics shard and its access log buffer; a session (one
+ * downstream connection) lives and dies on the worker that accepted it.
+ */
+#ifndef WEFT_PROXY_H
+#define WEFT_PROXY_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "http1.h"
+#include "log.h"
+#include "metrics.h"
+
+#define PROXY_HIGH_WATER (256 * 1024) /* pause the source past this */
+#define PROXY_PIPELINE_MAX (64 * 1024) /* pipelined bytes held per client */
+#define PROXY_SERVICE_MAX METRICS_LABEL_MAX
+
+struct proxy_conf {
+	const char *db_path;
+	const char *certs_dir;
+	const char *workload;
+	const char *namespace;
+	const char *service_account;
+	const char *labels;
+	const char *locality;
+	const char *version_label; /* "version" from --labels, or "unknown" */
+	uid_t uid;		   /* the uid weft-init excludes */
+	gid_t gid;
+	int uid_given; /* --uid: drop from root to uid */
+	int l4_queue;
+	const char *access_log; /* path, "-" (stderr) or "off" */
+	enum log_level log_level;
+	int outbound_port;
+	int inbound_port;
+	int admin_port;
+	int metrics_port;
+	int threads;
+	int max_connections;
+	int detect_timeout_ms;
+	int header_timeout_ms;
+	int idle_timeout_ms;
+	int connect_timeout_ms;
+	int upstream_idle_ms;
+	int drain_timeout_ms;
+	size_t max_head;
+};
+
+struct proxy;
+struct worker;
+struct session;
+
+struct listener {
+	struct worker *w;
+	int fd;
+	int direction; /* METRICS_OUTBOUND or METRICS_INBOUND */
+	int port;
+	struct event *ev;
+	struct event *retry; /* resumes accepting after EMFILE */
+	int paused;
+};
+
+struct upstream {
+	struct conn c;
+	struct worker *w;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint32_t hash;
+	struct session *s; /* attached session; NULL while idle */
+	TAILQ_ENTRY(upstream) entry;
+	time_t idle_since;
+	unsigned int requests; /* requests sent on this connection */
+	int in_pool;
+};
+TAILQ_HEAD(upstream_list, upstream);
+
+#define POOL_BUCKETS 256
+
+struct pool {
+	struct upstream_list buckets[POOL_BUCKETS];
+	unsigned int idle;
+	struct event *reaper;
+};
+
+enum session_mode {
+	SESSION_DETECT = 0,
+	SESSION_HTTP,
+	SESSION_TCP,
+	SESSION_TUNNEL, /* after an HTTP upgrade */
+};
+
+enum http_req_state { REQ_IDLE = 0, REQ_BODY, REQ_DONE };
+enum http_resp_state { RESP_NONE = 0, RESP_HEAD, RESP_BODY, RESP_DONE };
+
+/* The state of the request/response exchange in progress on a session. */
+struct http_exchange {
+	enum http_req_state req_state;
+	enum http_resp_state resp_state;
+	enum http1_framing req_framing;
+	enum http1_framing resp_framing;
+	uint64_t req_remaining;
+	uint64_t resp_remaining;
+	struct http1_chunked req_chunk;
+	struct http1_chunked resp_chunk;
+	size_t head_scan;      /* where to resume looking for the head end */
+	size_t resp_head_scan;
+	struct timespec t0;
+	uint64_t req_bytes;
+	uint64_t resp_bytes;
+	int status;
+	int rflag;
+	int req_minor;
+	int resp_minor;
+	int method;		 /* enum metrics_method */
+	unsigned int head_req : 1;	 /* HEAD: no response body */
+	unsigned int upgrade : 1;	 /* an Upgrade request */
+	unsigned int client_close : 1;	 /* close the client after this */
+	unsigned int upstream_close : 1; /* do not pool the upstream */
+	unsigned int resp_started : 1;	 /* response bytes reached the client */
+	unsigned int retried : 1;
+	char method_str[16];
+	char path[256];
+	char authority[128];
+	char user_agent[128];
+	struct evbuffer *retry_head; /* request head kept for one retry */
+};
+
+struct session {
+	struct worker *w;
+	int direction;
+	enum session_mode mode;
+	struct conn client;
+	struct upstream *up;
+	struct sockaddr_storage peer;
+	struct sockaddr_storage target;
+	socklen_t target_len;
+	struct metrics_tcp_key tcpkey;
+	struct event *timer;
+	int timer_kind;
+	time_t last_active;
+	uint64_t reported_in;  /* client bytes already counted in metrics */
+	uint64_t reported_out;
+	struct timespec start;
+	struct http_exchange hx;
+	unsigned int client_paused : 1; /* reads stopped for back-pressure */
+	unsigned int up_paused : 1;
+	unsigned int closing : 1; /* close once the client output drains */
+	TAILQ_ENTRY(session) entry;
+};
+TAILQ_HEAD(session_list, session);
+
+struct worker {
+	struct proxy *px;
+	int id;
+	struct event_base *base;
+	struct listener listeners[4]; /* outbound v4/v6, inbound v4/v6 */
+	int nlisteners;
+	struct pool pool;
+	struct metrics_shard *metrics;
+	struct evbuffer *alog;	/* access log lines not yet written */
+	struct event *alog_timer;
+	struct http1_msg msg; /* scratch for parsing, used synchronously */
+	struct session_list sessions;
+	unsigned int nsessions;
+	unsigned int max_sessions;
+	int draining;
+	int notify_fd; /* eventfd: the main thread asks for a drain */
+	struct event *notify_ev;
+	pthread_t thread;
+	int own_thread;
+};
+
+struct proxy {
+	struct proxy_conf conf;
+	struct event_base *base; /* main thread: admin, signals, reloads */
+	struct worker **workers;
+	int nworkers;
+	struct metrics_shard **shards;
+	struct metrics_identity id;
+	struct metrics_globals globals;
+	struct policy_db *db;
+	int alog_fd; /* -1 when the access log is off */
+	int ready;
+	int draining;
+	struct event *drain_timer;
+	struct event *db_timer;
+	struct evhttp *admin_http;
+	struct evhttp *metrics_http;
+};
+
+/* proxy_conf.c */
+/* Fills conf from argv; prints one line and exits 1 on bad input. */
+void proxy_conf_parse(struct proxy_conf *conf, int argc, char **argv);
+
+/* worker.c */
+/* Creates worker id with its own base (or the main base for worker 0). */
+struct worker *worker_new(struct proxy *px, int id, struct event_base *base);
+/* Binds the worker's listeners; returns 0 or -1 with a logged reason. */
+int worker_listen(struct worker *w);
+/* Starts the worker's thread (workers other than the one on the main base). */
+int worker_start(struct worker *w);
+/* Asks the worker to drain (thread-safe). */
+void worker_drain(struct worker *w);
+void worker_join(struct worker *w);
+void worker_free(struct worker *w);
+/* The worker's cached wall-clock time in seconds (no system call). */
+time_t worker_now(struct worker *w);
+/* Flushes the access log buffer of w. */
+void worker_alog_flush(struct worker *w);
+
+/* listener.c */
+int listener_open(struct listener *l, struct worker *w, int family, int port,
+    int direction, int reuseport);
+void listener_close(struct listener *l);
+/* Resumes accepting after a pause for the connection limit. */
+void listener_resume(struct listener *l);
+
+/* session.c */
+/* Takes ownership of fd, an accepted connection; drops it on failure. */
+void session_accept(struct listener *l, int fd, struct sockaddr_storage *peer);
+/* The one teardown path of a session (and its upstream). */
+void session_close(struct session *s);
+/* Arms the session timer: kind is one of SESSION_T_*. */
+void session_timer(struct session *s, int kind, int ms);
+/* Counts client bytes not yet reported to the metrics. */
+void session_report_bytes(struct session *s);
+/* Closes the session if it is idle (draining). */
+void session_drain(struct session *s);
+
+enum {
+	SESSION_T_NONE = 0,
+	SESSION_T_DETECT,
+	SESSION_T_IDLE,	   /* keep-alive idle or TCP idle */
+	SESSION_T_HEADER,  /* request head in progress */
+	SESSION_T_CONNECT, /* upstream connect */
+	SESSION_T_STREAM,  /* waiting for or streaming a response */
+};
+
+/* tcp_relay.c */
+/* Relays opaque bytes between the client and a fresh upstream. */
+void tcp_relay_start(struct session *s);
+/* Continues a relay on an upstream already connected (HTTP upgrade). */
+void tcp_relay_tunnel(struct session *s);
+
+/* http_proxy.c */
+void http_start(struct session *s);
+void http_client_read(struct session *s);
+void http_client_drained(struct session *s);
+void http_timeout(struct session *s, int kind);
+void http_drain(struct session *s);
+void http_exchange_free(struct http_exchange *hx);
+
+/* upstream.c */
+/* An idle pooled connection to addr, or NULL. */
+struct upstream *upstream_take(struct worker *w,
+    const struct sockaddr_storage *addr, socklen_t len);
+/* A new connection to addr (connecting); NULL with errno on failure. */
+struct upstream *upstream_connect(struct worker *w,
+    const struct sockaddr_storage *addr, socklen_t len);
+/* Returns a healthy idle connection to the pool. */
+void upstream_release(struct upstream *up);
+void upstream_free(struct upstream *up);
+void pool_init(struct worker *w);
+void pool_clear(struct worker *w);
+
+/* origdst.c */
+/*
+ * Reads the original destination of a REDIRECTed connection. Returns 0,
+ * or -1 when fd was not redirected (or the lookup failed).
+ */
+int origdst_get(int fd, int family, struct sockaddr_storage *dst,
+    socklen_t *len);
+
+/* access_log.c */
+/* Opens the configured access log; returns 0 or -1 (logged). */
+int access_log_open(struct proxy *px);
+/* Reopens the log file in place (SIGHUP). */
+void access_log_reopen(struct proxy *px);
+/* Appends the line of a finished request. */
+void access_log_request(struct session *s, uint64_t duration_ns);
+/* Appends the line of a closed TCP connection. */
+void access_log_tcp(struct session *s, uint64_t duration_ns);
+
+/* admin.c */
+int admin_start(struct proxy *px);
+void admin_stop(struct proxy *px);
+
+/* netaddr helpers (netaddr.c) */
+/* Formats addr as "ip:port" ("[ip]:port" for IPv6). */
+void netaddr_str(const struct sockaddr_storage *addr, char *buf, size_t len);
+/* True when both hold the same address and port. */
+int netaddr_eq(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b);
+
+/* Monotonic time in nanoseconds. */
+uint64_t now_ns(void);
+
+#endif

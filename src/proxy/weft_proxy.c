@@ -1,0 +1,236 @@
+/*
+ * weft-proxy: the sidecar. The main thread owns startup, privileges,
+ * signals, the admin endpoints and policy reloads; workers (the main
+ * thread itself by default) own the connections.
+ */
+#include "config.h"
+
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy_db.h"
+#include "proxy.h"
+#include "xmalloc.h"
+
+#define DB_POLL_MS    1000
+#define DRAIN_POLL_MS 50
+
+static struct proxy px;
+
+/*
+ * The proxy's own traffic must not be captured, and weft-init exempts
+ * one uid. Started as root, the proxy becomes that uid for good (and
+ * refuses to serve if it cannot); started as any other uid, it must be
+ * that uid already.
+ */
+static void
+proxy_privileges(const struct proxy_conf *c)
+{
+	uid_t r, e, s;
+
+	if (geteuid() == 0) {
+		if (!c->uid_given)
+			fatalx("running as root, whose traffic weft-init "
+			       "captures: start as the proxy uid (%u) or pass "
+			       "--uid",
+			    (unsigned int)c->uid);
+		if (setgroups(0, NULL) == -1 ||
+		    setresgid(c->gid, c->gid, c->gid) == -1 ||
+		    setresuid(c->uid, c->uid, c->uid) == -1)
+			fatal("cannot drop privileges to uid %u",
+			    (unsigned int)c->uid);
+		if (getresuid(&r, &e, &s) == -1 || r != c->uid ||
+		    e != c->uid || s != c->uid || setuid(0) != -1)
+			fatalx("privileges were not dropped to uid %u; refusing "
+			       "to serve",
+			    (unsigned int)c->uid);
+	} else if (geteuid() != c->uid) {
+		fatalx("running as uid %u, but the uid weft-init exempts from "
+		       "capture is %u: a proxy of a captured uid would "
+		       "capture its own traffic (pass --uid if the exempt uid "
+		       "differs)",
+		    (unsigned int)geteuid(), (unsigned int)c->uid);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
+}
+
+static void
+proxy_reload(void)
+{
+	static char *last_failure;
+	char *cause = NULL;
+	int64_t version;
+	int r;
+
+	r = policy_db_changed(px.db, &cause);
+	if (r == 1)
+		r = policy_db_version(px.db, &version, &cause) == 0 ? 2 : -1;
+	if (r == -1) {
+		/* Counted and logged once per distinct failure, not per poll. */
+		if (last_failure == NULL || strcmp(last_failure, cause) != 0) {
+			log_warnx("policy reload failed, keeping version %lld: "
+				  "%s",
+			    (long long)px.globals.config_version, cause);
+			px.globals.reloads_failed++;
+			free(last_failure);
+			last_failure = cause;
+		} else {
+			free(cause);
+		}
+		return;
+	}
+	if (r != 2)
+		return;
+	free(last_failure);
+	last_failure = NULL;
+	if (version != px.globals.config_version || px.globals.reloads_ok == 0)
+		log_info("policy version %lld in force", (long long)version);
+	px.globals.config_version = version;
+	px.globals.reloads_ok++;
+	px.globals.last_reload = (double)time(NULL);
+}
+
+static void
+proxy_db_cb(evutil_socket_t fd, short what, void *arg)
+{
+	proxy_reload();
+}
+
+static void
+proxy_drain_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static int waited_ms;
+	unsigned int active = 0;
+	int i;
+
+	for (i = 0; i < px.nworkers; i++)
+		active += __atomic_load_n(&px.workers[i]->nsessions,
+		    __ATOMIC_RELAXED);
+	waited_ms += DRAIN_POLL_MS;
+	if (active == 0 || waited_ms >= px.conf.drain_timeout_ms) {
+		if (active > 0)
+			log_warnx("drain deadline reached with %u connections "
+				  "open; closing them",
+			    active);
+		event_base_loopexit(px.base, NULL);
+	}
+}
+
+static void
+proxy_term_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval tv = {0, DRAIN_POLL_MS * 1000};
+	int i;
+
+	if (px.draining) {
+		log_info("second signal: exiting now");
+		event_base_loopexit(px.base, NULL);
+		return;
+	}
+	log_info("signal %d: draining (at most %d ms)", (int)sig,
+	    px.conf.drain_timeout_ms);
+	px.draining = 1;
+	for (i = 0; i < px.nworkers; i++)
+		worker_drain(px.workers[i]);
+	px.drain_timer = event_new(px.base, -1, EV_PERSIST,
+	    proxy_drain_check_cb, NULL);
+	if (px.drain_timer == NULL || event_add(px.drain_timer, &tv) == -1)
+		event_base_loopexit(px.base, NULL);
+}
+
+static void
+proxy_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	access_log_reopen(&px);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct timeval poll = {DB_POLL_MS / 1000, (DB_POLL_MS % 1000) * 1000};
+	struct event *sig_term, *sig_int, *sig_hup;
+	int i;
+
+	log_init("weft-proxy", LOG_LEVEL_INFO);
+	proxy_conf_parse(&px.conf, argc, argv);
+	log_setlevel(px.conf.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	proxy_privileges(&px.conf);
+
+	if ((px.base = event_base_new()) == NULL)
+		fatalx("cannot create the event base");
+	px.id.workload = px.conf.workload;
+	px.id.namespace = px.conf.namespace;
+	px.id.principal = "unknown";
+	px.id.version = px.conf.version_label;
+	px.globals.start_time = (double)time(NULL);
+	if (access_log_open(&px) == -1)
+		fatalx("cannot open the access log %s", px.conf.access_log);
+
+	px.nworkers = px.conf.threads;
+	px.shards = xcalloc((size_t)px.nworkers, sizeof(*px.shards));
+	px.workers = xcalloc((size_t)px.nworkers, sizeof(*px.workers));
+	for (i = 0; i < px.nworkers; i++) {
+		px.shards[i] = metrics_shard_new();
+		px.workers[i] = worker_new(&px, i,
+		    px.nworkers == 1 ? px.base : NULL);
+		if (worker_listen(px.workers[i]) == -1)
+			fatalx("cannot listen; is another proxy running?");
+	}
+	if (admin_start(&px) == -1)
+		fatalx("cannot start the admin and metrics listeners");
+
+	px.db = policy_db_new(px.conf.db_path);
+	proxy_reload();
+	px.db_timer = event_new(px.base, -1, EV_PERSIST, proxy_db_cb, NULL);
+	if (px.db_timer == NULL || event_add(px.db_timer, &poll) == -1)
+		fatalx("cannot start the policy watcher");
+
+	sig_term = evsignal_new(px.base, SIGTERM, proxy_term_cb, NULL);
+	sig_int = evsignal_new(px.base, SIGINT, proxy_term_cb, NULL);
+	sig_hup = evsignal_new(px.base, SIGHUP, proxy_hup_cb, NULL);
+	if (sig_term == NULL || sig_int == NULL || sig_hup == NULL ||
+	    evsignal_add(sig_term, NULL) == -1 ||
+	    evsignal_add(sig_int, NULL) == -1 || evsignal_add(sig_hup, NULL) == -1)
+		fatalx("cannot install signal handlers");
+
+	for (i = 0; i < px.nworkers; i++) {
+		if (worker_start(px.workers[i]) == -1)
+			fatalx("cannot start worker %d", i);
+	}
+	px.ready = 1;
+	log_info("workload %s.%s: outbound :%d, inbound :%d, metrics :%d, "
+		 "admin 127.0.0.1:%d, %d worker%s, uid %u",
+	    px.conf.workload, px.conf.namespace, px.conf.outbound_port,
+	    px.conf.inbound_port, px.conf.metrics_port, px.conf.admin_port,
+	    px.nworkers, px.nworkers == 1 ? "" : "s", (unsigned int)geteuid());
+
+	event_base_dispatch(px.base);
+
+	for (i = 0; i < px.nworkers; i++)
+		worker_join(px.workers[i]);
+	for (i = 0; i < px.nworkers; i++) {
+		worker_free(px.workers[i]);
+		metrics_shard_free(px.shards[i]);
+	}
+	admin_stop(&px);
+	policy_db_free(px.db);
+	event_free(sig_term);
+	event_free(sig_int);
+	event_free(sig_hup);
+	event_free(px.db_timer);
+	if (px.drain_timer != NULL)
+		event_free(px.drain_timer);
+	event_base_free(px.base);
+	free(px.workers);
+	free(px.shards);
+	log_info("stopped");
+	return 0;
+}
