@@ -61,6 +61,9 @@ log_level_name(enum log_level level)
  * One fprintf per line, so that lines of several threads do not
  * interleave (stdio locks the stream for the call).
  */
+static void log_vlog(enum log_level, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for weft's end-to-end tests (sourced, not run).
 #
 # Each test builds its own hosts out of network namespaces joined to a
@@ -70,18 +71,20 @@ e2e_init() {
 	trap 'exit 130' INT TERM HUP
 }
 
-# ns_new SHORT: creates namespace weft-SHORT-SUFFIX with lo up; prints it.
+# ns_new SHORT: creates namespace weft-SHORT-SUFFIX with lo up and sets
+# $NS to its name (not printed: a $(...) subshell would lose the record
+# that cleanup needs).
 ns_new() {
-	local ns="weft-$1-$E2E_SUFFIX"
-	ip netns add "$ns"
-	E2E_NS="$E2E_NS $ns"
-	ip -n "$ns" link set lo up
-	echo "$ns"
+	NS="weft-$1-$E2E_SUFFIX"
+	ip netns add "$NS"
+	E2E_NS="$E2E_NS $NS"
+	ip -n "$NS" link set lo up
 }
 
 # bridge_new: creates the bridge namespace every pod is attached to.
 bridge_new() {
-	BR_NS=$(ns_new br)
+	ns_new br
+	BR_NS=$NS
 	ip -n "$BR_NS" link add br0 type bridge
 	ip -n "$BR_NS" link set br0 up
 }
@@ -93,7 +96,8 @@ pod_new() {
 	local short=$1 n addr
 	shift
 	[ -n "${BR_NS:-}" ] || bridge_new
-	POD=$(ns_new "$short")
+	ns_new "$short"
+	POD=$NS
 	n=$(echo "$E2E_NS" | wc -w)
 	ip link add "v$n$E2E_SUFFIX" type veth peer name eth0 netns "$POD"
 	ip link set "v$n$E2E_SUFFIX" netns "$BR_NS"
@@ -184,4 +188,62 @@ e2e_done() {
 	[ "$E2E_FAILED" -eq 0 ] || exit 1
 	[ "$E2E_CHECKS" -gt 0 ] || exit 1
 	exit 0
+}
+
+# proxy_start NS WORKLOAD [ARGS...]: starts weft-proxy in NS as root with
+# --uid (it drops privileges itself) and waits for /ready; sets $PROXY_PID.
+proxy_start() {
+	local ns=$1 wl=$2 i
+	shift 2
+	bg "$ns" "proxy-$wl" "$WEFT_PROXY" --uid "$PROXY_UID" --workload "$wl" \
+	    --namespace e2e --db "$T/$wl.db" --access-log "$T/$wl.access" "$@"
+	PROXY_PID=$LAST_PID
+	for i in $(seq 1 100); do
+		if in_ns "$ns" curl -sf --max-time 1 -o /dev/null \
+		    http://127.0.0.1:15020/ready; then
+			return 0
+		fi
+		kill -0 "$PROXY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "weft-proxy in $ns did not become ready" >&2
+	cat "$T/proxy-$wl.log" >&2
+	return 1
+}
+
+# mesh_pod SHORT ADDR: a pod with weft-init's capture rules and a sidecar
+# named SHORT; sets $POD and $PROXY_PID.
+mesh_pod() {
+	pod_new "$1" "$2"
+	in_ns "$POD" "$WEFT_INIT" >"$T/init-$1.log" 2>&1
+	proxy_start "$POD" "$1"
+}
+
+# metric NS NAME [LABEL=VALUE...]: sums the samples of NAME whose labels
+# include every LABEL="VALUE" given, from the sidecar's /metrics in NS.
+metric() {
+	local ns=$1 name=$2 f
+	shift 2
+	in_ns "$ns" curl -s --max-time 5 http://127.0.0.1:15020/metrics >"$T/metrics.txt"
+	awk -v name="$name" -v want="$*" '
+	BEGIN { n = split(want, w, " ") }
+	{
+		split($0, a, "{")
+		if (a[1] != name) next
+		for (i = 1; i <= n; i++) {
+			split(w[i], kv, "=")
+			if (index($0, kv[1] "=\"" kv[2] "\"") == 0) next
+		}
+		sum += $NF
+	}
+	END { printf "%d\n", sum }' "$T/metrics.txt"
+}
+
+# raw NS HOST PORT PAYLOAD: sends PAYLOAD (printf %b escapes) on a new TCP
+# connection and prints what comes back until the peer closes (5 s max).
+raw() {
+	in_ns "$1" timeout 5 bash -c '
+		exec 3<>"/dev/tcp/$0/$1" || exit 1
+		printf "%b" "$2" >&3
+		cat <&3' "$2" "$3" "$4" 2>/dev/null || true
 }
