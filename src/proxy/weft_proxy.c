@@ -162,6 +162,9 @@ main(int argc, char **argv)
 	proxy_conf_parse(&px.conf, argc, argv);
 	log_setlevel(px.conf.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	/* Opened before the uid changes, as daemons do with their logs. */
+	if (access_log_open(&px) == -1)
+		fatalx("cannot open the access log %s", px.conf.access_log);
 	proxy_privileges(&px.conf);
 
 	if ((px.base = event_base_new()) == NULL)
@@ -171,8 +174,6 @@ main(int argc, char **argv)
 	px.id.principal = "unknown";
 	px.id.version = px.conf.version_label;
 	px.globals.start_time = (double)time(NULL);
-	if (access_log_open(&px) == -1)
-		fatalx("cannot open the access log %s", px.conf.access_log);
 
 	px.nworkers = px.conf.threads;
 	px.shards = xcalloc((size_t)px.nworkers, sizeof(*px.shards));

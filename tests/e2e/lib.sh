@@ -67,6 +67,9 @@ e2e_init() {
 	command -v curl >/dev/null || skip "needs curl"
 	T=$(mktemp -d "${TMPDIR:-/tmp}/weft-e2e.XXXXXX")
 	chmod 755 "$T"
+	# Files the proxy uid writes (access logs it reopens) live here.
+	mkdir "$T/px"
+	chown "$PROXY_UID:$PROXY_UID" "$T/px"
 	trap e2e_cleanup EXIT
 	trap 'exit 130' INT TERM HUP
 }
@@ -196,7 +199,7 @@ proxy_start() {
 	local ns=$1 wl=$2 i
 	shift 2
 	bg "$ns" "proxy-$wl" "$WEFT_PROXY" --uid "$PROXY_UID" --workload "$wl" \
-	    --namespace e2e --db "$T/$wl.db" --access-log "$T/$wl.access" "$@"
+	    --namespace e2e --db "$T/$wl.db" --access-log "$T/px/$wl.access" "$@"
 	PROXY_PID=$LAST_PID
 	for i in $(seq 1 100); do
 		if in_ns "$ns" curl -sf --max-time 1 -o /dev/null \
@@ -246,4 +249,19 @@ raw() {
 		exec 3<>"/dev/tcp/$0/$1" || exit 1
 		printf "%b" "$2" >&3
 		cat <&3' "$2" "$3" "$4" 2>/dev/null || true
+}
+
+# eventually DESCRIPTION CMD...: like check, for what becomes true shortly
+# (a log flushed on a timer): retries CMD for up to 5 s.
+eventually() {
+	local desc=$1 i
+	shift
+	for i in $(seq 1 50); do
+		if "$@"; then
+			check "$desc" true
+			return 0
+		fi
+		sleep 0.1
+	done
+	check "$desc" false
 }
