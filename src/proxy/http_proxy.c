@@ -72,8 +72,12 @@ http_close_when_drained(struct session *s)
 		upstream_free(s->up);
 		s->up = NULL;
 	}
-	if (evbuffer_get_length(s->client.out) == 0 || s->client.write_error) {
+	if (s->client.write_error) {
 		session_close(s);
+		return -1;
+	}
+	if (evbuffer_get_length(s->client.out) == 0) {
+		session_linger(s);
 		return -1;
 	}
 	session_timer(s, SESSION_T_STREAM, s->w->px->conf.idle_timeout_ms);
@@ -367,6 +371,27 @@ http_req_body(struct session *s)
 	return 0;
 }
 
+/*
+ * True when bytes from..len of an incomplete head already break the line
+ * rules (bare LF, bare CR, NUL): such a head can never end in CRLFCRLF
+ * validly, so it is refused at once instead of at the header timeout.
+ */
+static int
+http_head_hopeless(const unsigned char *b, size_t from, size_t len)
+{
+	size_t i;
+
+	for (i = from; i < len; i++) {
+		if (b[i] == 0)
+			return 1;
+		if (b[i] == '\n' && (i == 0 || b[i - 1] != '\r'))
+			return 1;
+		if (b[i] == '\r' && i + 1 < len && b[i + 1] != '\n')
+			return 1;
+	}
+	return 0;
+}
+
 /* Parses a request head and starts forwarding it. */
 static int
 http_request_head(struct session *s)
@@ -404,6 +429,17 @@ http_request_head(struct session *s)
 			metrics_deny(w->metrics, METRICS_DENY_BAD_REQUEST);
 			return http_local_reply(s, 400,
 			    "Bad Request: header section too large",
+			    METRICS_RF_DPE, 1);
+		}
+		buf = (const char *)evbuffer_pullup(in, -1);
+		if (buf != NULL &&
+		    http_head_hopeless((const unsigned char *)buf,
+			hx->head_scan > 0 ? hx->head_scan - 1 : 0, len)) {
+			metrics_deny(w->metrics, METRICS_DENY_BAD_REQUEST);
+			http1_parse_request(buf, len, max, m);
+			log_debug("request refused: %s",
+			    http1_error_str(m->error));
+			return http_local_reply(s, 400, "Bad Request",
 			    METRICS_RF_DPE, 1);
 		}
 		if (s->client.eof || s->client.read_error)
@@ -519,6 +555,7 @@ http_start(struct session *s)
 {
 	s->mode = SESSION_HTTP;
 	s->tcpkey.http = 1;
+	s->counted = 1;
 	metrics_tcp_open(s->w->metrics, &s->tcpkey);
 	http_exchange_reset(&s->hx);
 	session_timer(s, SESSION_T_IDLE, s->w->px->conf.idle_timeout_ms);
@@ -541,7 +578,7 @@ void
 http_client_drained(struct session *s)
 {
 	if (s->closing) {
-		session_close(s);
+		session_linger(s);
 		return;
 	}
 	if (s->up_paused && s->up != NULL) {

@@ -97,6 +97,7 @@ enum session_mode {
 	SESSION_HTTP,
 	SESSION_TCP,
 	SESSION_TUNNEL, /* after an HTTP upgrade */
+	SESSION_LINGER, /* final response sent: discarding input, then close */
 };
 
 enum http_req_state { REQ_IDLE = 0, REQ_BODY, REQ_DONE };
@@ -155,6 +156,7 @@ struct session {
 	unsigned int client_paused : 1; /* reads stopped for back-pressure */
 	unsigned int up_paused : 1;
 	unsigned int closing : 1; /* close once the client output drains */
+	unsigned int counted : 1; /* metrics_tcp_open was called */
 	TAILQ_ENTRY(session) entry;
 };
 TAILQ_HEAD(session_list, session);
@@ -236,6 +238,12 @@ void session_timer(struct session *s, int kind, int ms);
 void session_report_bytes(struct session *s);
 /* Closes the session if it is idle (draining). */
 void session_drain(struct session *s);
+/*
+ * Ends a session whose output is written: half-closes, discards what the
+ * client still sends for a moment, then closes (a close with unread
+ * input would be a reset that can destroy the response in flight).
+ */
+void session_linger(struct session *s);
 
 enum {
 	SESSION_T_NONE = 0,
@@ -244,6 +252,7 @@ enum {
 	SESSION_T_HEADER,  /* request head in progress */
 	SESSION_T_CONNECT, /* upstream connect */
 	SESSION_T_STREAM,  /* waiting for or streaming a response */
+	SESSION_T_LINGER,
 };
 
 /* tcp_relay.c */

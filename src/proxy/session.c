@@ -112,10 +112,10 @@ session_close(struct session *s)
 	struct worker *w = s->w;
 	int i;
 
-	if (s->mode != SESSION_DETECT) {
+	if (s->counted) {
 		session_report_bytes(s);
 		metrics_tcp_close(w->metrics, &s->tcpkey);
-		if (s->mode != SESSION_HTTP)
+		if (!s->tcpkey.http)
 			access_log_tcp(s, now_ns() - ((uint64_t)s->start.tv_sec *
 							 1000000000ULL +
 						     (uint64_t)s->start.tv_nsec));
@@ -155,6 +155,9 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	time_t quiet;
 
 	switch (s->timer_kind) {
+	case SESSION_T_LINGER:
+		session_close(s);
+		return;
 	case SESSION_T_DETECT:
 		/* The client says nothing: a server-first protocol. */
 		tcp_relay_start(s);
@@ -221,6 +224,11 @@ session_client_read_cb(struct conn *c, void *arg)
 	case SESSION_HTTP:
 		http_client_read(s);
 		break;
+	case SESSION_LINGER:
+		evbuffer_drain(c->in, evbuffer_get_length(c->in));
+		if (c->eof || c->read_error)
+			session_close(s);
+		break;
 	default:
 		/* The relay installs its own callbacks. */
 		break;
@@ -242,6 +250,27 @@ static void
 session_client_error_cb(struct conn *c, void *arg)
 {
 	session_close(arg);
+}
+
+#define SESSION_LINGER_MS 2000
+
+void
+session_linger(struct session *s)
+{
+	struct conn *c = &s->client;
+
+	if (c->eof || c->read_error || c->write_error) {
+		session_close(s);
+		return;
+	}
+	s->mode = SESSION_LINGER;
+	if (!c->wr_shut && shutdown(c->fd, SHUT_WR) == 0)
+		c->wr_shut = 1;
+	conn_set_cbs(c, session_client_read_cb, session_client_write_cb,
+	    session_client_error_cb, s);
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	conn_read_enable(c);
+	session_timer(s, SESSION_T_LINGER, SESSION_LINGER_MS);
 }
 
 void

@@ -138,6 +138,7 @@ tcp_relay_start(struct session *s)
 {
 	s->mode = SESSION_TCP;
 	s->tcpkey.http = 0;
+	s->counted = 1;
 	metrics_tcp_open(s->w->metrics, &s->tcpkey);
 	s->up = upstream_connect(s->w, &s->target, s->target_len);
 	if (s->up == NULL) {

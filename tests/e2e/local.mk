@@ -1,7 +1,8 @@
 # End-to-end tests: shell scripts that build pods out of network
 # namespaces (they need root; see tests/e2e/lib.sh).
 PROXY_E2E_TESTS = \
-	tests/e2e/proxy_capture.sh
+	tests/e2e/proxy_capture.sh \
+	tests/e2e/proxy_smuggling.sh
 EXTRA_DIST += tests/e2e/lib.sh $(PROXY_E2E_TESTS)
 if E2E
 TESTS += $(PROXY_E2E_TESTS)
