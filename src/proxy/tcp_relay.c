@@ -163,6 +163,10 @@ tcp_relay_tunnel(struct session *s)
 	relay_install(s);
 	conn_read_enable(&s->client);
 	conn_read_enable(&s->up->c);
+	if (conn_flush(&s->client) == -1) {
+		session_close(s);
+		return;
+	}
 	if (relay_move(s, &s->client, &s->up->c, 1) == -1 ||
 	    relay_move(s, &s->up->c, &s->client, 0) == -1)
 		return;

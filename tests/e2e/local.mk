@@ -2,7 +2,9 @@
 # namespaces (they need root; see tests/e2e/lib.sh).
 PROXY_E2E_TESTS = \
 	tests/e2e/proxy_capture.sh \
-	tests/e2e/proxy_smuggling.sh
+	tests/e2e/proxy_smuggling.sh \
+	tests/e2e/proxy_tcp.sh \
+	tests/e2e/proxy_lifecycle.sh
 EXTRA_DIST += tests/e2e/lib.sh $(PROXY_E2E_TESTS)
 if E2E
 TESTS += $(PROXY_E2E_TESTS)
