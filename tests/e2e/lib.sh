@@ -199,7 +199,7 @@ proxy_start() {
 	local ns=$1 wl=$2 i
 	shift 2
 	bg "$ns" "proxy-$wl" "$WEFT_PROXY" --uid "$PROXY_UID" --workload "$wl" \
-	    --namespace e2e --db "$T/$wl.db" --access-log "$T/px/$wl.access" ${PROXY_ARGS:-} "$@"
+	    --namespace "${MESH_NAMESPACE:-e2e}" --db "$T/$wl.db" --access-log "$T/px/$wl.access" ${PROXY_ARGS:-} "$@"
 	PROXY_PID=$LAST_PID
 	for i in $(seq 1 100); do
 		if in_ns "$ns" curl -sf --max-time 1 -o /dev/null \
