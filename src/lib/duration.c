@@ -25,6 +25,12 @@ duration_parse(const char *s, int64_t *ms)
 	v = strtod(s, &end);
 	if (errno != 0 || end == s || !isfinite(v) || v < 0)
 		return -1;
+	/*
+	 * strtod also skips leading white space and takes hex, exponents,
+	 * "inf" and "nan": accept only decimal digits and a point.
+	 */
+	if (strspn(s, "0123456789.") != (size_t)(end - s))
+		return -1;
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcmp(end, units[i].unit) == 0) {
 			v *= units[i].ms;

@@ -250,6 +250,7 @@ req_lookup(struct metrics_shard *sh, const struct metrics_req_key *k)
 static struct tcp_series *
 tcp_lookup(struct metrics_shard *sh, const struct metrics_tcp_key *k)
 {
+	struct metrics_tcp_key ovf;
 	struct tcp_series *s;
 	uint32_t h = tcp_hash(k);
 
@@ -258,8 +259,21 @@ tcp_lookup(struct metrics_shard *sh, const struct metrics_tcp_key *k)
 			return s;
 	}
 	if (sh->tcp_n >= METRICS_MAX_SERIES) {
+		/* As for requests: fold into one series per direction. */
 		sh->overflow++;
-		return NULL;
+		if (strcmp(k->service, "overflow") == 0)
+			return NULL;
+		ovf = *k;
+		strcpy(ovf.service, "overflow");
+		k = &ovf;
+		h = tcp_hash(k);
+		for (s = sh->tcp_hash[h % HASH_BUCKETS]; s != NULL;
+		     s = s->hnext) {
+			if (s->hash == h && tcp_key_cmp(&s->key, k) == 0)
+				return s;
+		}
+		if (sh->tcp_n >= METRICS_MAX_SERIES + 4)
+			return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -456,11 +470,36 @@ req_sum_add(struct req_sum *sum, const struct req_series *s)
 	}
 }
 
+/*
+ * Prints a sum exactly, as an integer or (ns) as seconds with the
+ * trailing zeros of the fraction dropped: "%g" would round a byte count
+ * past 10^9 and a duration sum past 10^9 ns.
+ */
+static void
+put_sum(struct evbuffer *out, uint64_t sum, int ns)
+{
+	char buf[48];
+	size_t len;
+
+	if (!ns) {
+		evbuffer_add_printf(out, "%llu", (unsigned long long)sum);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%llu.%09llu",
+	    (unsigned long long)(sum / 1000000000ULL),
+	    (unsigned long long)(sum % 1000000000ULL));
+	for (len = strlen(buf); buf[len - 1] == '0'; len--)
+		;
+	if (buf[len - 1] == '.')
+		len--;
+	evbuffer_add(out, buf, len);
+}
+
 static void
 put_histogram(struct evbuffer *out, const char *name,
     const struct metrics_req_key *k, const struct metrics_identity *id,
     const uint64_t *buckets, int nb, const char *const *bound_str,
-    const uint64_t *bound_num, double sum)
+    const uint64_t *bound_num, uint64_t sum, int sum_ns)
 {
 	uint64_t cum = 0;
 	char le[32];
@@ -482,7 +521,9 @@ put_histogram(struct evbuffer *out, const char *name,
 	}
 	evbuffer_add_printf(out, "%s_sum{", name);
 	put_req_labels(out, k, id);
-	evbuffer_add_printf(out, "} %.9g\n", sum);
+	evbuffer_add(out, "} ", 2);
+	put_sum(out, sum, sum_ns);
+	evbuffer_add(out, "\n", 1);
 	evbuffer_add_printf(out, "%s_count{", name);
 	put_req_labels(out, k, id);
 	evbuffer_add_printf(out, "} %llu\n", (unsigned long long)cum);
@@ -574,14 +615,12 @@ render_requests(struct evbuffer *out, struct req_series **a, size_t n,
 			} else if (m == 1) {
 				put_histogram(out, names[m], &a[i]->key, id,
 				    sum.dur, METRICS_DUR_BUCKETS,
-				    dur_bounds_str, NULL,
-				    (double)sum.dur_sum_ns / 1e9);
+				    dur_bounds_str, NULL, sum.dur_sum_ns, 1);
 			} else {
 				put_histogram(out, names[m], &a[i]->key, id,
 				    m == 2 ? sum.reqb : sum.respb,
 				    METRICS_BYTES_BUCKETS, NULL, bytes_bounds,
-				    (double)(m == 2 ? sum.reqb_sum :
-						      sum.respb_sum));
+				    m == 2 ? sum.reqb_sum : sum.respb_sum, 0);
 			}
 		}
 	}

@@ -46,6 +46,30 @@ schema_version(sqlite3 *db, int *version, char **cause)
 	return 0;
 }
 
+/*
+ * A DB at user_version 0 is new only if it holds nothing: one with
+ * tables belongs to something else, and must not gain ours.
+ */
+static int
+schema_empty(sqlite3 *db, int *empty, char **cause)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1,
+		&st, NULL) != SQLITE_OK) {
+		xasprintf(cause, "%s", sqlite3_errmsg(db));
+		return -1;
+	}
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		xasprintf(cause, "%s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*empty = sqlite3_column_int(st, 0) == 0;
+	sqlite3_finalize(st);
+	return 0;
+}
+
 static int
 schema_exec(sqlite3 *db, const char *sql, char **cause)
 {
@@ -64,7 +88,7 @@ schema_migrate(sqlite3 *db, char **cause)
 {
 	const char *const *steps = schema_steps();
 	char pragma[64];
-	int v;
+	int empty, v;
 
 	if (schema_exec(db, "BEGIN IMMEDIATE", cause) == -1)
 		return -1;
@@ -75,6 +99,16 @@ schema_migrate(sqlite3 *db, char **cause)
 		    "schema version %d is newer than this weft understands (%d)",
 		    v, SCHEMA_VERSION);
 		goto fail;
+	}
+	if (v == 0) {
+		if (schema_empty(db, &empty, cause) == -1)
+			goto fail;
+		if (!empty) {
+			xasprintf(cause,
+			    "not a weft policy DB (user_version 0 but it "
+			    "holds tables)");
+			goto fail;
+		}
 	}
 	for (; v < SCHEMA_VERSION; v++) {
 		if (schema_exec(db, steps[v], cause) == -1)

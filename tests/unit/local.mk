@@ -1,1 +1,7 @@
-# tests/unit
+# Unit tests (cmocka, TAP output), one program per module under test.
+
+check_PROGRAMS += tests/unit/test_http1
+TESTS += tests/unit/test_http1
+tests_unit_test_http1_SOURCES = tests/unit/test_http1.c
+tests_unit_test_http1_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_http1_LDADD = src/lib/libweft.a $(CMOCKA_LIBS)
