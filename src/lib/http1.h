@@ -109,8 +109,8 @@ const struct http1_header *http1_find(const struct http1_msg *m,
 /*
  * True when the header must not be forwarded by a proxy: the hop-by-hop
  * fields of RFC 9110 7.6.1 and every field the Connection header names.
- * Upgrade (and the Connection header itself) are kept for an upgrade
- * request; the caller writes its own Connection header otherwise.
+ * Upgrade is kept for an upgrade request; Connection is always dropped,
+ * and the caller writes its own Connection header when it needs one.
  */
 int http1_is_hop_by_hop(const struct http1_msg *m,
     const struct http1_header *h);
