@@ -171,8 +171,11 @@ admin_http_new(struct proxy *px, const char *addr, int port, int full)
 int
 admin_start(struct proxy *px)
 {
-	px->metrics_http = admin_http_new(px, "0.0.0.0", px->conf.metrics_port,
-	    0);
+	/* "::" takes IPv4 too (v4-mapped); without IPv6, 0.0.0.0 alone. */
+	px->metrics_http = admin_http_new(px, "::", px->conf.metrics_port, 0);
+	if (px->metrics_http == NULL)
+		px->metrics_http = admin_http_new(px, "0.0.0.0",
+		    px->conf.metrics_port, 0);
 	if (px->metrics_http == NULL)
 		return -1;
 	px->admin_http = admin_http_new(px, "127.0.0.1", px->conf.admin_port,

@@ -109,6 +109,14 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		c->read_error = 1;
 		c->err = errno;
 		conn_read_disable(c);
+		if (c->connecting) {
+			/* A refused connect shows up here before the write event. */
+			c->connecting = 0;
+			c->write_error = 1;
+			event_del(c->ev_write);
+			c->error_cb(c, c->arg);
+			return;
+		}
 	}
 	c->read_cb(c, c->arg);
 }

@@ -106,6 +106,24 @@ http_account(struct session *s)
 	session_report_bytes(s);
 }
 
+/*
+ * The client vanished with an exchange in flight: counted as Envoy does,
+ * response code 0 and flag DC, then the session ends.
+ */
+static void
+http_client_gone(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+
+	if (hx->req_state != REQ_IDLE && hx->resp_state != RESP_DONE) {
+		if (!hx->resp_started)
+			hx->status = 0;
+		hx->rflag = METRICS_RF_DC;
+		http_account(s);
+	}
+	session_close(s);
+}
+
 /* Accounts for a finished exchange and readies the connection for the next. */
 static int
 http_exchange_end(struct session *s)
@@ -360,8 +378,7 @@ http_req_body(struct session *s)
 		return http_up_failed(s, METRICS_RF_UC);
 	if (!done && (s->client.eof || s->client.read_error)) {
 		/* The client went away in the middle of its request. */
-		hx->rflag = METRICS_RF_DC;
-		session_close(s);
+		http_client_gone(s);
 		return -1;
 	}
 	if (evbuffer_get_length(s->up->c.out) > PROXY_HIGH_WATER) {
@@ -566,7 +583,7 @@ void
 http_client_read(struct session *s)
 {
 	if (s->client.read_error) {
-		session_close(s);
+		http_client_gone(s);
 		return;
 	}
 	s->last_active = worker_now(s->w);

@@ -162,6 +162,14 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		/* The client says nothing: a server-first protocol. */
 		tcp_relay_start(s);
 		return;
+	case SESSION_T_CONNECT:
+		if (s->mode == SESSION_TCP) {
+			log_debug("tcp: upstream connect timed out");
+			session_close(s);
+			return;
+		}
+		http_timeout(s, s->timer_kind);
+		return;
 	case SESSION_T_IDLE:
 		if (s->mode == SESSION_TCP || s->mode == SESSION_TUNNEL) {
 			/* Active relays re-arm rather than touch the timer per read. */

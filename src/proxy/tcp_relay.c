@@ -98,6 +98,8 @@ relay_up_write_cb(struct conn *c, void *arg)
 {
 	struct session *s = ((struct upstream *)arg)->s;
 
+	if (s->timer_kind == SESSION_T_CONNECT)
+		session_timer(s, SESSION_T_IDLE, s->w->px->conf.idle_timeout_ms);
 	if (s->client_paused) {
 		s->client_paused = 0;
 		conn_read_enable(&s->client);
@@ -151,6 +153,7 @@ tcp_relay_start(struct session *s)
 	}
 	s->up->s = s;
 	relay_install(s);
+	session_timer(s, SESSION_T_CONNECT, s->w->px->conf.connect_timeout_ms);
 	conn_read_enable(&s->client);
 	if (relay_move(s, &s->client, &s->up->c, 1) == -1)
 		return;

@@ -116,7 +116,9 @@ stop_pid "$SRV_PROXY"
 code=$(in_ns "$CLI" curl -s --max-time 5 -o "$T/body" -w '%{http_code}' "$URL/after-srv-down" || true)
 expect_eq "server sidecar down: 503 from the client sidecar" 503 "$code"
 check "the 503 says why, as Envoy does" \
-    grep -q 'upstream connect error or disconnect/reset before headers' "$T/body"
+    grep -q 'upstream connect error or disconnect/reset before headers. reset reason: connection failure' "$T/body"
+expect_eq "counted with response flag UF" 1 \
+    "$(metric "$CLI" weft_requests_total response_code=503 response_flags=UF)"
 stop_pid "$CLI_PROXY"
 rc=0
 in_ns "$CLI" curl -s --max-time 5 -o /dev/null "$URL/after-cli-down" || rc=$?
