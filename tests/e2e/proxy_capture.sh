@@ -95,6 +95,11 @@ out=$(in_ns "$CLI" curl -s --max-time 5 -H 'Expect: 100-continue' \
     --data-binary @"$T/big" -o /dev/null -w '%{http_code}' "$URL/expect")
 expect_eq "Expect: 100-continue upload completes" 200 "$out"
 
+# Pipelined requests on one connection come back complete and in order.
+reply=$(raw "$CLI" 198.18.1.2 8080 'GET /p1 HTTP/1.1\r\nHost: srv\r\n\r\nGET /p2 HTTP/1.1\r\nHost: srv\r\n\r\nGET /p3 HTTP/1.1\r\nHost: srv\r\nConnection: close\r\n\r\n')
+expect_eq "three pipelined requests, three responses in order" "/p1 /p2 /p3" \
+    "$(printf '%s' "$reply" | grep -o '"path":"/p[0-9]"' | cut -d'"' -f4 | paste -sd' ')"
+
 # promtool accepts both sidecars' metrics.
 if command -v promtool >/dev/null; then
 	for ns in "$CLI" "$SRV"; do
