@@ -45,8 +45,8 @@ enum http1_framing {
 	HTTP1_BODY_EOF,      /* response delimited by the close */
 };
 
-#define HTTP1_F_CLOSE	      0x01 /* Connection: close, or 1.0 without keep-alive */
-#define HTTP1_F_UPGRADE	      0x02 /* Connection: upgrade and an Upgrade header */
+#define HTTP1_F_CLOSE         0x01 /* Connection: close, or 1.0 without keep-alive */
+#define HTTP1_F_UPGRADE       0x02 /* Connection: upgrade and an Upgrade header */
 #define HTTP1_F_EXPECT_100    0x04 /* Expect: 100-continue */
 #define HTTP1_F_KEEPALIVE_TOK 0x08 /* Connection: keep-alive */
 
@@ -85,16 +85,15 @@ struct http1_msg {
  * when complete, 0 when more bytes are needed (and fewer than max_head
  * were given), -1 on a malformed or oversized head with m->error set.
  */
-ssize_t http1_parse_request(const char *buf, size_t len, size_t max_head,
-    struct http1_msg *m);
+ssize_t http1_parse_request(
+    const char *buf, size_t len, size_t max_head, struct http1_msg *m);
 
 /*
  * Parses a response head. request_method is the method of the request it
  * answers (HEAD and CONNECT change the framing). Returns as above.
  */
 ssize_t http1_parse_response(const char *buf, size_t len, size_t max_head,
-    const char *request_method, size_t request_method_len,
-    struct http1_msg *m);
+    const char *request_method, size_t request_method_len, struct http1_msg *m);
 
 /* Returns a short description of an error, for logs and the 400 body. */
 const char *http1_error_str(enum http1_error e);
@@ -103,8 +102,8 @@ const char *http1_error_str(enum http1_error e);
 int http1_name_eq(const char *name, size_t len, const char *want);
 
 /* Finds the first header called name, or NULL. */
-const struct http1_header *http1_find(const struct http1_msg *m,
-    const char *name);
+const struct http1_header *http1_find(
+    const struct http1_msg *m, const char *name);
 
 /*
  * True when the header must not be forwarded by a proxy: the hop-by-hop
@@ -112,8 +111,8 @@ const struct http1_header *http1_find(const struct http1_msg *m,
  * Upgrade is kept for an upgrade request; Connection is always dropped,
  * and the caller writes its own Connection header when it needs one.
  */
-int http1_is_hop_by_hop(const struct http1_msg *m,
-    const struct http1_header *h);
+int http1_is_hop_by_hop(
+    const struct http1_msg *m, const struct http1_header *h);
 
 /* True when the method is idempotent and safe to send again (RFC 9110 9.2.2). */
 int http1_method_idempotent(const char *method, size_t len);
@@ -135,7 +134,7 @@ void http1_chunked_init(struct http1_chunked *c);
  * them unless the body ends inside buf), sets *done when the last chunk
  * and the trailer section are complete, and returns -1 on bad framing.
  */
-ssize_t http1_chunked_scan(struct http1_chunked *c, const char *buf,
-    size_t len, int *done);
+ssize_t http1_chunked_scan(
+    struct http1_chunked *c, const char *buf, size_t len, int *done);
 
 #endif

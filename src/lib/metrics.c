@@ -11,22 +11,21 @@
 #define HASH_BUCKETS 1024
 
 static const uint64_t dur_bounds_ns[METRICS_DUR_BUCKETS] = {500000ULL,
-    1000000ULL, 2500000ULL, 5000000ULL, 10000000ULL, 25000000ULL,
-    50000000ULL, 100000000ULL, 250000000ULL, 500000000ULL, 1000000000ULL,
-    2500000000ULL, 5000000000ULL, 10000000000ULL, 30000000000ULL,
-    60000000000ULL};
+    1000000ULL, 2500000ULL, 5000000ULL, 10000000ULL, 25000000ULL, 50000000ULL,
+    100000000ULL, 250000000ULL, 500000000ULL, 1000000000ULL, 2500000000ULL,
+    5000000000ULL, 10000000000ULL, 30000000000ULL, 60000000000ULL};
 static const char *const dur_bounds_str[METRICS_DUR_BUCKETS] = {"0.0005",
     "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
     "1", "2.5", "5", "10", "30", "60"};
-static const uint64_t bytes_bounds[METRICS_BYTES_BUCKETS] = {64, 256, 1024,
-    4096, 16384, 65536, 262144, 1048576, 4194304, 16777216};
+static const uint64_t bytes_bounds[METRICS_BYTES_BUCKETS] = {
+    64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216};
 
 static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT",
     "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER"};
-static const char *const rflag_names[METRICS_RF_COUNT] = {"-", "UF", "UC",
-    "UT", "DC", "UO", "NR", "URX", "FI", "DI", "RL", "UAEX", "DPE", "UPE"};
-static const char *const deny_names[METRICS_DENY_COUNT] = {"authz", "jwt",
-    "rate_limit", "mtls", "l4", "bad_request"};
+static const char *const rflag_names[METRICS_RF_COUNT] = {"-", "UF", "UC", "UT",
+    "DC", "UO", "NR", "URX", "FI", "DI", "RL", "UAEX", "DPE", "UPE"};
+static const char *const deny_names[METRICS_DENY_COUNT] = {
+    "authz", "jwt", "rate_limit", "mtls", "l4", "bad_request"};
 
 struct req_series {
 	struct metrics_req_key key;
@@ -70,8 +69,8 @@ struct metrics_shard {
 static inline void
 inc(uint64_t *p, uint64_t v)
 {
-	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v,
-	    __ATOMIC_RELAXED);
+	__atomic_store_n(
+	    p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t
@@ -198,14 +197,14 @@ tcp_key_cmp(const struct metrics_tcp_key *a, const struct metrics_tcp_key *b)
  * release store makes the filled series visible to the renderer before
  * the pointer to it.
  */
-#define SERIES_APPEND(first, last, s)                                      \
-	do {                                                               \
-		if ((last) == NULL)                                        \
-			__atomic_store_n(&(first), (s), __ATOMIC_RELEASE); \
-		else                                                       \
-			__atomic_store_n(&(last)->next, (s),               \
-			    __ATOMIC_RELEASE);                             \
-		(last) = (s);                                              \
+#define SERIES_APPEND(first, last, s)                                          \
+	do {                                                                   \
+		if ((last) == NULL)                                            \
+			__atomic_store_n(&(first), (s), __ATOMIC_RELEASE);     \
+		else                                                           \
+			__atomic_store_n(                                      \
+			    &(last)->next, (s), __ATOMIC_RELEASE);             \
+		(last) = (s);                                                  \
 	} while (0)
 
 static struct req_series *
@@ -231,7 +230,7 @@ req_lookup(struct metrics_shard *sh, const struct metrics_req_key *k)
 		k = &ovf;
 		h = req_hash(k);
 		for (s = sh->req_hash[h % HASH_BUCKETS]; s != NULL;
-		    s = s->hnext) {
+		     s = s->hnext) {
 			if (s->hash == h && req_key_cmp(&s->key, k) == 0)
 				return s;
 		}
@@ -307,7 +306,7 @@ metrics_request(struct metrics_shard *sh, const struct metrics_req_key *k,
 	if ((s = req_lookup(sh, k)) == NULL)
 		return;
 	for (i = 0; i < METRICS_DUR_BUCKETS && duration_ns > dur_bounds_ns[i];
-	    i++)
+	     i++)
 		;
 	inc(&s->dur[i], 1);
 	inc(&s->dur_sum_ns, duration_ns);
@@ -362,9 +361,9 @@ metrics_requests_total(struct metrics_shard *const *shards, int nshards)
 	int i;
 
 	for (i = 0; i < nshards; i++) {
-		for (s = __atomic_load_n(&shards[i]->req_first,
-			 __ATOMIC_ACQUIRE);
-		    s != NULL; s = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE))
+		for (s = __atomic_load_n(
+			 &shards[i]->req_first, __ATOMIC_ACQUIRE);
+		     s != NULL; s = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE))
 			n += __atomic_load_n(&s->count, __ATOMIC_ACQUIRE);
 	}
 	return n;
@@ -375,14 +374,20 @@ metrics_requests_total(struct metrics_shard *const *shards, int nshards)
 static void
 put_label(struct evbuffer *out, const char *name, const char *v, int first)
 {
+	size_t n;
+
 	evbuffer_add_printf(out, "%s%s=\"", first ? "" : ",", name);
-	for (; *v != '\0'; v++) {
-		if (*v == '\\' || *v == '"')
-			evbuffer_add_printf(out, "\\%c", *v);
-		else if (*v == '\n')
+	while (*v != '\0') {
+		/* Copy runs of plain bytes at once; escape the rest. */
+		n = strcspn(v, "\\\"\n");
+		evbuffer_add(out, v, n);
+		v += n;
+		if (*v == '\n')
 			evbuffer_add(out, "\\n", 2);
-		else
-			evbuffer_add(out, v, 1);
+		else if (*v != '\0')
+			evbuffer_add_printf(out, "\\%c", *v);
+		if (*v != '\0')
+			v++;
 	}
 	evbuffer_add(out, "\"", 1);
 }
@@ -396,19 +401,19 @@ put_peer_labels(struct evbuffer *out, int direction, const char *service,
 
 	put_label(out, "reporter", outbound ? "source" : "destination", 1);
 	put_label(out, "direction", outbound ? "outbound" : "inbound", 0);
-	put_label(out, "source_workload", outbound ? id->workload : "unknown",
-	    0);
+	put_label(
+	    out, "source_workload", outbound ? id->workload : "unknown", 0);
 	put_label(out, "source_workload_namespace",
 	    outbound ? id->namespace : "unknown", 0);
-	put_label(out, "source_principal", outbound ? id->principal : "unknown",
-	    0);
+	put_label(
+	    out, "source_principal", outbound ? id->principal : "unknown", 0);
 	put_label(out, "destination_service", service, 0);
-	put_label(out, "destination_workload", outbound ? "unknown" :
-							   id->workload, 0);
+	put_label(out, "destination_workload",
+	    outbound ? "unknown" : id->workload, 0);
 	put_label(out, "destination_workload_namespace",
 	    outbound ? "unknown" : id->namespace, 0);
-	put_label(out, "destination_version", outbound ? "unknown" :
-							  id->version, 0);
+	put_label(
+	    out, "destination_version", outbound ? "unknown" : id->version, 0);
 	put_label(out, "request_protocol", http ? "http" : "tcp", 0);
 	put_label(out, "connection_security_policy", "none", 0);
 }
@@ -538,14 +543,15 @@ collect_req(struct metrics_shard *const *shards, int nshards,
 	int k;
 
 	for (k = 0; k < nshards; k++)
-		cap += __atomic_load_n(&shards[k]->req_n, __ATOMIC_ACQUIRE) + 64;
+		cap +=
+		    __atomic_load_n(&shards[k]->req_n, __ATOMIC_ACQUIRE) + 64;
 	if ((a = calloc(cap, sizeof(*a))) == NULL)
 		return -1;
 	for (k = 0; k < nshards; k++) {
-		for (s = __atomic_load_n(&shards[k]->req_first,
-			 __ATOMIC_ACQUIRE);
-		    s != NULL && i < cap;
-		    s = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE))
+		for (s = __atomic_load_n(
+			 &shards[k]->req_first, __ATOMIC_ACQUIRE);
+		     s != NULL && i < cap;
+		     s = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE))
 			a[i++] = s;
 	}
 	qsort(a, i, sizeof(*a), req_ptr_cmp);
@@ -563,14 +569,15 @@ collect_tcp(struct metrics_shard *const *shards, int nshards,
 	int k;
 
 	for (k = 0; k < nshards; k++)
-		cap += __atomic_load_n(&shards[k]->tcp_n, __ATOMIC_ACQUIRE) + 64;
+		cap +=
+		    __atomic_load_n(&shards[k]->tcp_n, __ATOMIC_ACQUIRE) + 64;
 	if ((a = calloc(cap, sizeof(*a))) == NULL)
 		return -1;
 	for (k = 0; k < nshards; k++) {
-		for (s = __atomic_load_n(&shards[k]->tcp_first,
-			 __ATOMIC_ACQUIRE);
-		    s != NULL && i < cap;
-		    s = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE))
+		for (s = __atomic_load_n(
+			 &shards[k]->tcp_first, __ATOMIC_ACQUIRE);
+		     s != NULL && i < cap;
+		     s = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE))
 			a[i++] = s;
 	}
 	qsort(a, i, sizeof(*a), tcp_ptr_cmp);
@@ -603,9 +610,9 @@ render_requests(struct evbuffer *out, struct req_series **a, size_t n,
 		    names[m], helps[m], names[m], types[m]);
 		for (i = 0; i < n; i = j) {
 			memset(&sum, 0, sizeof(sum));
-			for (j = i; j < n && req_key_cmp(&a[i]->key,
-						 &a[j]->key) == 0;
-			    j++)
+			for (j = i;
+			     j < n && req_key_cmp(&a[i]->key, &a[j]->key) == 0;
+			     j++)
 				req_sum_add(&sum, a[j]);
 			if (m == 0) {
 				evbuffer_add_printf(out, "%s{", names[m]);
@@ -630,13 +637,11 @@ static void
 render_tcp(struct evbuffer *out, struct tcp_series **a, size_t n,
     const struct metrics_identity *id)
 {
-	static const char *const names[] = {
-	    "weft_tcp_connections_opened_total",
+	static const char *const names[] = {"weft_tcp_connections_opened_total",
 	    "weft_tcp_connections_closed_total", "weft_tcp_sent_bytes_total",
 	    "weft_tcp_received_bytes_total"};
 	static const char *const helps[] = {"TCP connections opened.",
-	    "TCP connections closed.",
-	    "Bytes sent to the downstream peer.",
+	    "TCP connections closed.", "Bytes sent to the downstream peer.",
 	    "Bytes received from the downstream peer."};
 	uint64_t v;
 	size_t i, j;
@@ -647,21 +652,21 @@ render_tcp(struct evbuffer *out, struct tcp_series **a, size_t n,
 		    names[m], helps[m], names[m]);
 		for (i = 0; i < n; i = j) {
 			v = 0;
-			for (j = i; j < n && tcp_key_cmp(&a[i]->key,
-						 &a[j]->key) == 0;
-			    j++) {
+			for (j = i;
+			     j < n && tcp_key_cmp(&a[i]->key, &a[j]->key) == 0;
+			     j++) {
 				const struct tcp_series *s = a[j];
 
-				v += get(m == 0 ? &s->opened :
-					 m == 1 ? &s->closed :
-					 m == 2 ? &s->sent :
-						  &s->received);
+				v += get(m == 0  ? &s->opened
+					: m == 1 ? &s->closed
+					: m == 2 ? &s->sent
+						 : &s->received);
 			}
 			evbuffer_add_printf(out, "%s{", names[m]);
 			put_peer_labels(out, a[i]->key.direction,
 			    a[i]->key.service, a[i]->key.http, id);
-			evbuffer_add_printf(out, "} %llu\n",
-			    (unsigned long long)v);
+			evbuffer_add_printf(
+			    out, "} %llu\n", (unsigned long long)v);
 		}
 	}
 }
@@ -693,8 +698,9 @@ metrics_render(struct evbuffer *out, struct metrics_shard *const *shards,
 	for (i = 0; i < METRICS_DENY_COUNT; i++) {
 		for (v = 0, k = 0; k < nshards; k++)
 			v += get(&shards[k]->denied[i]);
-		evbuffer_add_printf(out, "weft_denied_total{reason=\"%s\"} %llu\n",
-		    deny_names[i], (unsigned long long)v);
+		evbuffer_add_printf(out,
+		    "weft_denied_total{reason=\"%s\"} %llu\n", deny_names[i],
+		    (unsigned long long)v);
 	}
 	for (v = 0, k = 0; k < nshards; k++)
 		v += get(&shards[k]->overflow);
@@ -728,7 +734,8 @@ metrics_render(struct evbuffer *out, struct metrics_shard *const *shards,
 	    "# TYPE weft_cert_expiry_timestamp_seconds gauge\n");
 	if (g->cert_expiry > 0)
 		evbuffer_add_printf(out,
-		    "weft_cert_expiry_timestamp_seconds %.0f\n", g->cert_expiry);
+		    "weft_cert_expiry_timestamp_seconds %.0f\n",
+		    g->cert_expiry);
 	evbuffer_add_printf(out,
 	    "# HELP weft_connections_active Downstream connections open now.\n"
 	    "# TYPE weft_connections_active gauge\n"

@@ -39,20 +39,20 @@ enum metrics_method {
 
 /* Envoy's response flags, as users of Istio know them. */
 enum metrics_rflag {
-	METRICS_RF_NONE = 0,  /* "-" */
-	METRICS_RF_UF,	      /* upstream connection failure */
-	METRICS_RF_UC,	      /* upstream connection termination */
-	METRICS_RF_UT,	      /* upstream request timeout */
-	METRICS_RF_DC,	      /* downstream connection termination */
-	METRICS_RF_UO,	      /* upstream overflow (circuit breaking) */
-	METRICS_RF_NR,	      /* no route */
-	METRICS_RF_URX,	      /* upstream retry limit exceeded */
-	METRICS_RF_FI,	      /* fault injected abort */
-	METRICS_RF_DI,	      /* fault injected delay */
-	METRICS_RF_RL,	      /* rate limited */
-	METRICS_RF_UAEX,      /* unauthorized (external or RBAC) */
-	METRICS_RF_DPE,	      /* downstream protocol error */
-	METRICS_RF_UPE,	      /* upstream protocol error */
+	METRICS_RF_NONE = 0, /* "-" */
+	METRICS_RF_UF,       /* upstream connection failure */
+	METRICS_RF_UC,       /* upstream connection termination */
+	METRICS_RF_UT,       /* upstream request timeout */
+	METRICS_RF_DC,       /* downstream connection termination */
+	METRICS_RF_UO,       /* upstream overflow (circuit breaking) */
+	METRICS_RF_NR,       /* no route */
+	METRICS_RF_URX,      /* upstream retry limit exceeded */
+	METRICS_RF_FI,       /* fault injected abort */
+	METRICS_RF_DI,       /* fault injected delay */
+	METRICS_RF_RL,       /* rate limited */
+	METRICS_RF_UAEX,     /* unauthorized (external or RBAC) */
+	METRICS_RF_DPE,      /* downstream protocol error */
+	METRICS_RF_UPE,      /* upstream protocol error */
 	METRICS_RF_COUNT,
 };
 
@@ -138,7 +138,7 @@ int metrics_render(struct evbuffer *out, struct metrics_shard *const *shards,
     const struct metrics_globals *g);
 
 /* Sums the requests counted by all shards (for tests and weftctl stat). */
-uint64_t metrics_requests_total(struct metrics_shard *const *shards,
-    int nshards);
+uint64_t metrics_requests_total(
+    struct metrics_shard *const *shards, int nshards);
 
 #endif

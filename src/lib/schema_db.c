@@ -96,7 +96,8 @@ schema_migrate(sqlite3 *db, char **cause)
 		goto fail;
 	if (v > SCHEMA_VERSION) {
 		xasprintf(cause,
-		    "schema version %d is newer than this weft understands (%d)",
+		    "schema version %d is newer than this weft understands "
+		    "(%d)",
 		    v, SCHEMA_VERSION);
 		goto fail;
 	}
@@ -114,8 +115,8 @@ schema_migrate(sqlite3 *db, char **cause)
 		if (schema_exec(db, steps[v], cause) == -1)
 			goto fail;
 	}
-	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
-	    SCHEMA_VERSION);
+	snprintf(
+	    pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
 	if (schema_exec(db, pragma, cause) == -1 ||
 	    schema_exec(db, "COMMIT", cause) == -1)
 		goto fail;

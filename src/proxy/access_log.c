@@ -28,8 +28,8 @@ access_log_open(struct proxy *px)
 		px->alog_fd = STDERR_FILENO;
 		return 0;
 	}
-	px->alog_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640);
+	px->alog_fd =
+	    open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (px->alog_fd == -1) {
 		log_warn("access log %s", path);
 		return -1;
@@ -44,8 +44,8 @@ access_log_reopen(struct proxy *px)
 
 	if (px->alog_fd == -1 || px->alog_fd == STDERR_FILENO)
 		return;
-	fd = open(px->conf.access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640);
+	fd = open(px->conf.access_log,
+	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd == -1) {
 		log_warn("reopening access log %s; keeping the old file",
 		    px->conf.access_log);
@@ -87,8 +87,8 @@ alog_common(struct evbuffer *b, struct session *s, uint64_t duration_ns)
 	time_t secs;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	start_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000 -
-	    duration_ns / 1000000;
+	start_ms = (uint64_t)now.tv_sec * 1000 +
+	    (uint64_t)now.tv_nsec / 1000000 - duration_ns / 1000000;
 	secs = (time_t)(start_ms / 1000);
 	gmtime_r(&secs, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);

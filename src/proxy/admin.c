@@ -24,11 +24,11 @@ admin_metrics_cb(struct evhttp_request *req, void *arg)
 	int i;
 
 	for (i = 0; i < px->nworkers; i++)
-		active += __atomic_load_n(&px->workers[i]->nsessions,
-		    __ATOMIC_RELAXED);
+		active += __atomic_load_n(
+		    &px->workers[i]->nsessions, __ATOMIC_RELAXED);
 	px->globals.connections_active = active;
-	if (metrics_render(out, px->shards, px->nworkers, &px->id,
-		&px->globals) == -1) {
+	if (metrics_render(
+		out, px->shards, px->nworkers, &px->id, &px->globals) == -1) {
 		evhttp_send_error(req, 500, "out of memory");
 		return;
 	}
@@ -47,8 +47,8 @@ admin_ready_cb(struct evhttp_request *req, void *arg)
 		evbuffer_add_printf(out, "ready\n");
 		evhttp_send_reply(req, 200, "OK", NULL);
 	} else {
-		evbuffer_add_printf(out, "%s\n",
-		    px->draining ? "draining" : "starting");
+		evbuffer_add_printf(
+		    out, "%s\n", px->draining ? "draining" : "starting");
 		evhttp_send_reply(req, 503, "Service Unavailable", NULL);
 	}
 }
@@ -146,8 +146,8 @@ admin_http_new(struct proxy *px, const char *addr, int port, int full)
 
 	if ((h = evhttp_new(px->base)) == NULL)
 		return NULL;
-	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-		EVHTTP_REQ_POST);
+	evhttp_set_allowed_methods(
+	    h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	evhttp_set_max_headers_size(h, 16384);
 	evhttp_set_max_body_size(h, 16384);
 	evhttp_set_timeout(h, 10);
@@ -174,12 +174,12 @@ admin_start(struct proxy *px)
 	/* "::" takes IPv4 too (v4-mapped); without IPv6, 0.0.0.0 alone. */
 	px->metrics_http = admin_http_new(px, "::", px->conf.metrics_port, 0);
 	if (px->metrics_http == NULL)
-		px->metrics_http = admin_http_new(px, "0.0.0.0",
-		    px->conf.metrics_port, 0);
+		px->metrics_http =
+		    admin_http_new(px, "0.0.0.0", px->conf.metrics_port, 0);
 	if (px->metrics_http == NULL)
 		return -1;
-	px->admin_http = admin_http_new(px, "127.0.0.1", px->conf.admin_port,
-	    1);
+	px->admin_http =
+	    admin_http_new(px, "127.0.0.1", px->conf.admin_port, 1);
 	if (px->admin_http == NULL)
 		return -1;
 	return 0;

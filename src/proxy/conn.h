@@ -31,13 +31,13 @@ struct conn {
 	void *arg;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
-	unsigned int reading : 1;	 /* read event armed */
-	unsigned int connecting : 1;	 /* a connect is in progress */
-	unsigned int eof : 1;		 /* the peer closed its side */
-	unsigned int read_error : 1;	 /* a read failed (errno in err) */
-	unsigned int write_error : 1;	 /* a write failed */
+	unsigned int reading : 1;        /* read event armed */
+	unsigned int connecting : 1;     /* a connect is in progress */
+	unsigned int eof : 1;            /* the peer closed its side */
+	unsigned int read_error : 1;     /* a read failed (errno in err) */
+	unsigned int write_error : 1;    /* a write failed */
 	unsigned int shutdown_after : 1; /* SHUT_WR once out is empty */
-	unsigned int wr_shut : 1;	 /* SHUT_WR done */
+	unsigned int wr_shut : 1;        /* SHUT_WR done */
 	int err;
 };
 

@@ -92,8 +92,9 @@ http_account(struct session *s)
 	struct metrics_req_key key;
 	uint64_t dur;
 
-	dur = now_ns() - ((uint64_t)hx->t0.tv_sec * 1000000000ULL +
-			     (uint64_t)hx->t0.tv_nsec);
+	dur = now_ns() -
+	    ((uint64_t)hx->t0.tv_sec * 1000000000ULL +
+		(uint64_t)hx->t0.tv_nsec);
 	memset(&key, 0, sizeof(key));
 	key.direction = (uint8_t)s->direction;
 	key.method = (uint8_t)hx->method;
@@ -101,7 +102,8 @@ http_account(struct session *s)
 	key.rflag = (uint8_t)hx->rflag;
 	memcpy(key.service, s->tcpkey.service, sizeof(key.service));
 	strcpy(key.route, "default");
-	metrics_request(s->w->metrics, &key, dur, hx->req_bytes, hx->resp_bytes);
+	metrics_request(
+	    s->w->metrics, &key, dur, hx->req_bytes, hx->resp_bytes);
 	access_log_request(s, dur);
 	session_report_bytes(s);
 }
@@ -160,8 +162,8 @@ http_exchange_end(struct session *s)
  * the exchange. Returns -1 when the session is closing or closed.
  */
 static int
-http_local_reply(struct session *s, int status, const char *body, int rflag,
-    int close_after)
+http_local_reply(
+    struct session *s, int status, const char *body, int rflag, int close_after)
 {
 	struct http_exchange *hx = &s->hx;
 	size_t blen = strlen(body);
@@ -202,9 +204,8 @@ http_local_reply(struct session *s, int status, const char *body, int rflag,
  * the body is complete (never for a close-delimited body).
  */
 static ssize_t
-http_move_body(struct evbuffer *src, struct evbuffer *dst,
-    enum http1_framing f, uint64_t *remaining, struct http1_chunked *ch,
-    int *done)
+http_move_body(struct evbuffer *src, struct evbuffer *dst, enum http1_framing f,
+    uint64_t *remaining, struct http1_chunked *ch, int *done)
 {
 	size_t avail = evbuffer_get_length(src), n = 0;
 	struct evbuffer_iovec v[16];
@@ -236,8 +237,8 @@ http_move_body(struct evbuffer *src, struct evbuffer *dst,
 			if (k > 16)
 				k = 16;
 			for (i = 0; i < k && !*done; i++) {
-				r = http1_chunked_scan(ch, v[i].iov_base,
-				    v[i].iov_len, done);
+				r = http1_chunked_scan(
+				    ch, v[i].iov_base, v[i].iov_len, done);
 				if (r == -1)
 					return -1;
 				n += (size_t)r;
@@ -272,8 +273,8 @@ http_write_head(struct evbuffer *out, const char *buf,
 {
 	size_t i, start_len;
 
-	start_len = m->nheaders > 0 ? (size_t)(m->headers[0].name - buf) :
-				      m->head_len - 2;
+	start_len = m->nheaders > 0 ? (size_t)(m->headers[0].name - buf)
+				    : m->head_len - 2;
 	if (m->status != 0 && m->version_minor == 0) {
 		/* RFC 9110 2.5: we speak HTTP/1.1 to the client ourselves. */
 		evbuffer_add(out, "HTTP/1.1", 8);
@@ -342,14 +343,14 @@ http_up_failed(struct session *s, int rflag)
 	}
 	netaddr_str(&s->target, dst, sizeof(dst));
 	log_debug("upstream %s: %s", dst,
-	    rflag == METRICS_RF_UF ? "connection failure" :
-				     "connection termination");
+	    rflag == METRICS_RF_UF ? "connection failure"
+				   : "connection termination");
 	return http_local_reply(s, 503,
-	    rflag == METRICS_RF_UF ?
-		"upstream connect error or disconnect/reset before headers. "
-		"reset reason: connection failure" :
-		"upstream connect error or disconnect/reset before headers. "
-		"reset reason: connection termination",
+	    rflag == METRICS_RF_UF
+		? "upstream connect error or disconnect/reset before headers. "
+		  "reset reason: connection failure"
+		: "upstream connect error or disconnect/reset before headers. "
+		  "reset reason: connection termination",
 	    rflag, 0);
 }
 
@@ -365,10 +366,11 @@ http_req_body(struct session *s)
 	    &hx->req_remaining, &hx->req_chunk, &done);
 	if (n == -1) {
 		metrics_deny(s->w->metrics, METRICS_DENY_BAD_REQUEST);
-		log_debug("request body: %s",
-		    http1_error_str(HTTP1_E_BAD_CHUNK));
-		return http_local_reply(s, 400, "Bad Request: invalid chunked "
-						"encoding",
+		log_debug(
+		    "request body: %s", http1_error_str(HTTP1_E_BAD_CHUNK));
+		return http_local_reply(s, 400,
+		    "Bad Request: invalid chunked "
+		    "encoding",
 		    METRICS_RF_DPE, 1);
 	}
 	hx->req_bytes += (uint64_t)n;
@@ -419,10 +421,12 @@ http_request_head(struct session *s)
 	struct http1_msg *m = &w->msg;
 	struct evbuffer_ptr p;
 	const struct http1_header *ua;
-	size_t len = evbuffer_get_length(in), head_len, max = w->px->conf.max_head;
+	size_t len = evbuffer_get_length(in), head_len,
+	       max = w->px->conf.max_head;
 	unsigned char crlf[2];
 	struct upstream *up;
 	const char *buf;
+	int retryable;
 	ssize_t r;
 
 	/* RFC 9112 2.2: empty lines before a request line are ignored. */
@@ -454,16 +458,16 @@ http_request_head(struct session *s)
 			hx->head_scan > 0 ? hx->head_scan - 1 : 0, len)) {
 			metrics_deny(w->metrics, METRICS_DENY_BAD_REQUEST);
 			http1_parse_request(buf, len, max, m);
-			log_debug("request refused: %s",
-			    http1_error_str(m->error));
-			return http_local_reply(s, 400, "Bad Request",
-			    METRICS_RF_DPE, 1);
+			log_debug(
+			    "request refused: %s", http1_error_str(m->error));
+			return http_local_reply(
+			    s, 400, "Bad Request", METRICS_RF_DPE, 1);
 		}
 		if (s->client.eof || s->client.read_error)
 			return http_close_when_drained(s);
 		if (hx->head_scan == 0)
-			session_timer(s, SESSION_T_HEADER,
-			    w->px->conf.header_timeout_ms);
+			session_timer(
+			    s, SESSION_T_HEADER, w->px->conf.header_timeout_ms);
 		hx->head_scan = len;
 		return -1;
 	}
@@ -477,13 +481,13 @@ http_request_head(struct session *s)
 		hx->method = METRICS_M_OTHER;
 		return http_local_reply(s,
 		    m->error == HTTP1_E_BAD_VERSION ? 505 : 400,
-		    m->error == HTTP1_E_BAD_VERSION ?
-			"HTTP Version Not Supported" :
-			"Bad Request",
+		    m->error == HTTP1_E_BAD_VERSION
+			? "HTTP Version Not Supported"
+			: "Bad Request",
 		    METRICS_RF_DPE, 1);
 	}
-	http_copy_field(hx->method_str, sizeof(hx->method_str), m->method,
-	    m->method_len);
+	http_copy_field(
+	    hx->method_str, sizeof(hx->method_str), m->method, m->method_len);
 	http_copy_field(hx->path, sizeof(hx->path), m->target, m->target_len);
 	if (m->host != NULL)
 		http_copy_field(hx->authority, sizeof(hx->authority),
@@ -505,39 +509,42 @@ http_request_head(struct session *s)
 
 	if (hx->method == METRICS_M_CONNECT) {
 		evbuffer_drain(in, head_len);
-		return http_local_reply(s, 405, "CONNECT is not supported",
-		    METRICS_RF_NR, 1);
+		return http_local_reply(
+		    s, 405, "CONNECT is not supported", METRICS_RF_NR, 1);
 	}
 
 	up = upstream_take(w, &s->target, s->target_len);
 	if (up == NULL &&
 	    (up = upstream_connect(w, &s->target, s->target_len)) == NULL) {
 		evbuffer_drain(in, head_len);
-		hx->req_state = m->framing == HTTP1_BODY_NONE ? REQ_DONE :
-								 REQ_BODY;
+		hx->req_state =
+		    m->framing == HTTP1_BODY_NONE ? REQ_DONE : REQ_BODY;
 		return http_up_failed(s, METRICS_RF_UF);
 	}
 	up->s = s;
 	up->requests++;
 	s->up = up;
-	conn_set_cbs(&up->c, http_up_read_cb, http_up_write_cb,
-	    http_up_error_cb, up);
+	conn_set_cbs(
+	    &up->c, http_up_read_cb, http_up_write_cb, http_up_error_cb, up);
 
+	/* m points into the head: read all of it before the head moves. */
+	retryable = up->requests > 1 && m->framing == HTTP1_BODY_NONE &&
+	    http1_method_idempotent(m->method, m->method_len);
 	if (http_needs_rewrite(m)) {
-		http_write_head(up->c.out, buf, m,
-		    hx->upgrade ? "upgrade" : NULL);
+		http_write_head(
+		    up->c.out, buf, m, hx->upgrade ? "upgrade" : NULL);
 		evbuffer_drain(in, head_len);
 	} else {
 		evbuffer_remove_buffer(in, up->c.out, head_len);
 	}
-	if (up->requests > 1 && m->framing == HTTP1_BODY_NONE &&
-	    http1_method_idempotent(m->method, m->method_len) &&
-	    (hx->retry_head = evbuffer_new()) != NULL)
+	m = NULL;
+	buf = NULL;
+	if (retryable && (hx->retry_head = evbuffer_new()) != NULL)
 		evbuffer_add_buffer_reference(hx->retry_head, up->c.out);
 
 	if (up->c.connecting)
-		session_timer(s, SESSION_T_CONNECT,
-		    w->px->conf.connect_timeout_ms);
+		session_timer(
+		    s, SESSION_T_CONNECT, w->px->conf.connect_timeout_ms);
 	else
 		session_timer(s, SESSION_T_STREAM, w->px->conf.idle_timeout_ms);
 	s->last_active = worker_now(w);
@@ -626,8 +633,8 @@ http_timeout(struct session *s, int kind)
 	case SESSION_T_HEADER:
 		metrics_deny(s->w->metrics, METRICS_DENY_BAD_REQUEST);
 		hx->method = METRICS_M_OTHER;
-		http_local_reply(s, 408, "request header timeout",
-		    METRICS_RF_DPE, 1);
+		http_local_reply(
+		    s, 408, "request header timeout", METRICS_RF_DPE, 1);
 		return;
 	case SESSION_T_CONNECT:
 		http_up_failed(s, METRICS_RF_UF);
@@ -635,8 +642,8 @@ http_timeout(struct session *s, int kind)
 	case SESSION_T_STREAM:
 		quiet = worker_now(s->w) - s->last_active;
 		if (quiet * 1000 < idle && !s->closing) {
-			session_timer(s, SESSION_T_STREAM,
-			    idle - (int)(quiet * 1000));
+			session_timer(
+			    s, SESSION_T_STREAM, idle - (int)(quiet * 1000));
 			return;
 		}
 		if (s->closing || hx->resp_started) {
@@ -658,7 +665,8 @@ http_response_head(struct session *s)
 	struct evbuffer *in = s->up->c.in;
 	struct http1_msg *m = &w->msg;
 	struct evbuffer_ptr p;
-	size_t len = evbuffer_get_length(in), head_len, max = w->px->conf.max_head;
+	size_t len = evbuffer_get_length(in), head_len,
+	       max = w->px->conf.max_head;
 	const char *buf, *conn_hdr = NULL;
 	ssize_t r;
 
@@ -685,8 +693,8 @@ http_response_head(struct session *s)
 	}
 	head_len = (size_t)p.pos + 4;
 	buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)head_len);
-	r = buf == NULL ? -1 :
-			  http1_parse_response(buf, head_len, max,
+	r = buf == NULL ? -1
+			: http1_parse_response(buf, head_len, max,
 			      hx->method_str, strlen(hx->method_str), m);
 	if (r <= 0) {
 		char dst[64];
@@ -837,8 +845,8 @@ http_up_write_cb(struct conn *c, void *arg)
 	struct session *s = ((struct upstream *)arg)->s;
 
 	if (s->timer_kind == SESSION_T_CONNECT)
-		session_timer(s, SESSION_T_STREAM,
-		    s->w->px->conf.idle_timeout_ms);
+		session_timer(
+		    s, SESSION_T_STREAM, s->w->px->conf.idle_timeout_ms);
 	if (s->client_paused && s->hx.req_state == REQ_BODY) {
 		s->client_paused = 0;
 		conn_read_enable(&s->client);
@@ -851,6 +859,6 @@ http_up_error_cb(struct conn *c, void *arg)
 {
 	struct upstream *up = arg;
 
-	http_up_failed(up->s,
-	    c->bytes_out == 0 ? METRICS_RF_UF : METRICS_RF_UC);
+	http_up_failed(
+	    up->s, c->bytes_out == 0 ? METRICS_RF_UF : METRICS_RF_UC);
 }

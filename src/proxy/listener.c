@@ -59,8 +59,8 @@ listener_open(struct listener *l, struct worker *w, int family, int port,
 	l->fd = fd;
 	l->port = port;
 	l->direction = direction;
-	l->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, listener_accept_cb,
-	    l);
+	l->ev =
+	    event_new(w->base, fd, EV_READ | EV_PERSIST, listener_accept_cb, l);
 	l->retry = evtimer_new(w->base, listener_retry_cb, l);
 	if (l->ev == NULL || l->retry == NULL || event_add(l->ev, NULL) == -1) {
 		listener_close(l);

@@ -14,7 +14,8 @@ netaddr_str(const struct sockaddr_storage *addr, char *buf, size_t len)
 	char ip[INET6_ADDRSTRLEN];
 
 	if (addr->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+		const struct sockaddr_in *sin =
+		    (const struct sockaddr_in *)addr;
 
 		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
 		snprintf(buf, len, "%s:%u", ip, ntohs(sin->sin_port));

@@ -103,8 +103,8 @@ policy_db_changed(struct policy_db *p, char **cause)
 	if (p->db == NULL && policy_db_open(p, cause) == -1)
 		return -1;
 	rc = sqlite3_step(p->st_data_version);
-	dv = rc == SQLITE_ROW ? sqlite3_column_int64(p->st_data_version, 0) :
-				-1;
+	dv =
+	    rc == SQLITE_ROW ? sqlite3_column_int64(p->st_data_version, 0) : -1;
 	sqlite3_reset(p->st_data_version);
 	if (rc != SQLITE_ROW) {
 		xasprintf(cause, "%s: %s", p->path, sqlite3_errmsg(p->db));
@@ -135,8 +135,9 @@ policy_db_version(struct policy_db *p, int64_t *version, char **cause)
 	if (v == 0)
 		return 0; /* created but empty: no policy yet */
 	if (v > SCHEMA_VERSION) {
-		xasprintf(cause, "%s: schema version %d is newer than this "
-				 "weft-proxy understands (%d)",
+		xasprintf(cause,
+		    "%s: schema version %d is newer than this "
+		    "weft-proxy understands (%d)",
 		    p->path, v, SCHEMA_VERSION);
 		return -1;
 	}

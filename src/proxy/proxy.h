@@ -22,9 +22,9 @@
 #include "log.h"
 #include "metrics.h"
 
-#define PROXY_HIGH_WATER (256 * 1024) /* pause the source past this */
-#define PROXY_PIPELINE_MAX (64 * 1024) /* pipelined bytes held per client */
-#define PROXY_SERVICE_MAX METRICS_LABEL_MAX
+#define PROXY_HIGH_WATER   (256 * 1024) /* pause the source past this */
+#define PROXY_PIPELINE_MAX (64 * 1024)  /* pipelined bytes held per client */
+#define PROXY_SERVICE_MAX  METRICS_LABEL_MAX
 
 struct proxy_conf {
 	const char *db_path;
@@ -35,7 +35,7 @@ struct proxy_conf {
 	const char *labels;
 	const char *locality;
 	const char *version_label; /* "version" from --labels, or "unknown" */
-	uid_t uid;		   /* the uid weft-init excludes */
+	uid_t uid;                 /* the uid weft-init excludes */
 	gid_t gid;
 	int uid_given; /* --uid: drop from root to uid */
 	int l4_queue;
@@ -113,7 +113,7 @@ struct http_exchange {
 	uint64_t resp_remaining;
 	struct http1_chunked req_chunk;
 	struct http1_chunked resp_chunk;
-	size_t head_scan;      /* where to resume looking for the head end */
+	size_t head_scan; /* where to resume looking for the head end */
 	size_t resp_head_scan;
 	struct timespec t0;
 	uint64_t req_bytes;
@@ -122,12 +122,12 @@ struct http_exchange {
 	int rflag;
 	int req_minor;
 	int resp_minor;
-	int method;		 /* enum metrics_method */
-	unsigned int head_req : 1;	 /* HEAD: no response body */
-	unsigned int upgrade : 1;	 /* an Upgrade request */
-	unsigned int client_close : 1;	 /* close the client after this */
+	int method;                      /* enum metrics_method */
+	unsigned int head_req : 1;       /* HEAD: no response body */
+	unsigned int upgrade : 1;        /* an Upgrade request */
+	unsigned int client_close : 1;   /* close the client after this */
 	unsigned int upstream_close : 1; /* do not pool the upstream */
-	unsigned int resp_started : 1;	 /* response bytes reached the client */
+	unsigned int resp_started : 1;   /* response bytes reached the client */
 	unsigned int retried : 1;
 	char method_str[16];
 	char path[256];
@@ -149,7 +149,7 @@ struct session {
 	struct event *timer;
 	int timer_kind;
 	time_t last_active;
-	uint64_t reported_in;  /* client bytes already counted in metrics */
+	uint64_t reported_in; /* client bytes already counted in metrics */
 	uint64_t reported_out;
 	struct timespec start;
 	struct http_exchange hx;
@@ -169,7 +169,7 @@ struct worker {
 	int nlisteners;
 	struct pool pool;
 	struct metrics_shard *metrics;
-	struct evbuffer *alog;	/* access log lines not yet written */
+	struct evbuffer *alog; /* access log lines not yet written */
 	struct event *alog_timer;
 	struct http1_msg msg; /* scratch for parsing, used synchronously */
 	struct session_list sessions;
@@ -248,7 +248,7 @@ void session_linger(struct session *s);
 enum {
 	SESSION_T_NONE = 0,
 	SESSION_T_DETECT,
-	SESSION_T_IDLE,	   /* keep-alive idle or TCP idle */
+	SESSION_T_IDLE,    /* keep-alive idle or TCP idle */
 	SESSION_T_HEADER,  /* request head in progress */
 	SESSION_T_CONNECT, /* upstream connect */
 	SESSION_T_STREAM,  /* waiting for or streaming a response */
@@ -271,11 +271,11 @@ void http_exchange_free(struct http_exchange *hx);
 
 /* upstream.c */
 /* An idle pooled connection to addr, or NULL. */
-struct upstream *upstream_take(struct worker *w,
-    const struct sockaddr_storage *addr, socklen_t len);
+struct upstream *upstream_take(
+    struct worker *w, const struct sockaddr_storage *addr, socklen_t len);
 /* A new connection to addr (connecting); NULL with errno on failure. */
-struct upstream *upstream_connect(struct worker *w,
-    const struct sockaddr_storage *addr, socklen_t len);
+struct upstream *upstream_connect(
+    struct worker *w, const struct sockaddr_storage *addr, socklen_t len);
 /* Returns a healthy idle connection to the pool. */
 void upstream_release(struct upstream *up);
 void upstream_free(struct upstream *up);
@@ -287,8 +287,8 @@ void pool_clear(struct worker *w);
  * Reads the original destination of a REDIRECTed connection. Returns 0,
  * or -1 when fd was not redirected (or the lookup failed).
  */
-int origdst_get(int fd, int family, struct sockaddr_storage *dst,
-    socklen_t *len);
+int origdst_get(
+    int fd, int family, struct sockaddr_storage *dst, socklen_t *len);
 
 /* access_log.c */
 /* Opens the configured access log; returns 0 or -1 (logged). */
@@ -308,8 +308,8 @@ void admin_stop(struct proxy *px);
 /* Formats addr as "ip:port" ("[ip]:port" for IPv6). */
 void netaddr_str(const struct sockaddr_storage *addr, char *buf, size_t len);
 /* True when both hold the same address and port. */
-int netaddr_eq(const struct sockaddr_storage *a,
-    const struct sockaddr_storage *b);
+int netaddr_eq(
+    const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 
 /* Monotonic time in nanoseconds. */
 uint64_t now_ns(void);

@@ -97,8 +97,8 @@ proxy_usage(FILE *f)
 }
 
 static long
-conf_number(const char *opt, const char *arg, long min, long max,
-    const char *what)
+conf_number(
+    const char *opt, const char *arg, long min, long max, const char *what)
 {
 	char *end;
 	long v;
@@ -203,17 +203,17 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 			c->locality = optarg;
 			break;
 		case OPT_UID:
-			c->uid = (uid_t)conf_number("uid", optarg, 1, 65534,
-			    "a user id");
+			c->uid = (uid_t)conf_number(
+			    "uid", optarg, 1, 65534, "a user id");
 			c->uid_given = 1;
 			break;
 		case OPT_GID:
-			c->gid = (gid_t)conf_number("gid", optarg, 1, 65534,
-			    "a group id");
+			c->gid = (gid_t)conf_number(
+			    "gid", optarg, 1, 65534, "a group id");
 			break;
 		case OPT_L4_QUEUE:
-			c->l4_queue = (int)conf_number("l4-queue", optarg, 0,
-			    65535, "a queue number");
+			c->l4_queue = (int)conf_number(
+			    "l4-queue", optarg, 0, 65535, "a queue number");
 			break;
 		case OPT_ACCESS_LOG:
 			c->access_log = optarg;
@@ -226,53 +226,52 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 			c->log_level = level;
 			break;
 		case OPT_OUTBOUND_PORT:
-			c->outbound_port = (int)conf_number("outbound-port",
-			    optarg, 1, 65535, "a port number");
+			c->outbound_port = (int)conf_number(
+			    "outbound-port", optarg, 1, 65535, "a port number");
 			break;
 		case OPT_INBOUND_PORT:
-			c->inbound_port = (int)conf_number("inbound-port",
-			    optarg, 1, 65535, "a port number");
+			c->inbound_port = (int)conf_number(
+			    "inbound-port", optarg, 1, 65535, "a port number");
 			break;
 		case OPT_ADMIN_PORT:
-			c->admin_port = (int)conf_number("admin-port", optarg,
-			    1, 65535, "a port number");
+			c->admin_port = (int)conf_number(
+			    "admin-port", optarg, 1, 65535, "a port number");
 			break;
 		case OPT_METRICS_PORT:
-			c->metrics_port = (int)conf_number("metrics-port",
-			    optarg, 1, 65535, "a port number");
+			c->metrics_port = (int)conf_number(
+			    "metrics-port", optarg, 1, 65535, "a port number");
 			break;
 		case OPT_THREADS:
-			c->threads = (int)conf_number("threads", optarg, 1, 64,
-			    "a thread count");
+			c->threads = (int)conf_number(
+			    "threads", optarg, 1, 64, "a thread count");
 			break;
 		case OPT_MAX_CONNS:
-			c->max_connections = (int)conf_number(
-			    "max-connections", optarg, 1, 1000000,
-			    "a connection count");
+			c->max_connections = (int)conf_number("max-connections",
+			    optarg, 1, 1000000, "a connection count");
 			break;
 		case OPT_DRAIN_TIMEOUT:
-			c->drain_timeout_ms = conf_duration("drain-timeout",
-			    optarg);
+			c->drain_timeout_ms =
+			    conf_duration("drain-timeout", optarg);
 			break;
 		case OPT_IDLE_TIMEOUT:
-			c->idle_timeout_ms = conf_duration("idle-timeout",
-			    optarg);
+			c->idle_timeout_ms =
+			    conf_duration("idle-timeout", optarg);
 			break;
 		case OPT_CONNECT_TIMEOUT:
-			c->connect_timeout_ms = conf_duration(
-			    "connect-timeout", optarg);
+			c->connect_timeout_ms =
+			    conf_duration("connect-timeout", optarg);
 			break;
 		case OPT_HEADER_TIMEOUT:
-			c->header_timeout_ms = conf_duration("header-timeout",
-			    optarg);
+			c->header_timeout_ms =
+			    conf_duration("header-timeout", optarg);
 			break;
 		case OPT_DETECT_TIMEOUT:
-			c->detect_timeout_ms = conf_duration("detect-timeout",
-			    optarg);
+			c->detect_timeout_ms =
+			    conf_duration("detect-timeout", optarg);
 			break;
 		case OPT_UPSTREAM_IDLE:
-			c->upstream_idle_ms = conf_duration(
-			    "upstream-idle-timeout", optarg);
+			c->upstream_idle_ms =
+			    conf_duration("upstream-idle-timeout", optarg);
 			break;
 		case OPT_MAX_HEADER:
 			c->max_head = (size_t)conf_number("max-header-size",

@@ -116,9 +116,10 @@ session_close(struct session *s)
 		session_report_bytes(s);
 		metrics_tcp_close(w->metrics, &s->tcpkey);
 		if (!s->tcpkey.http)
-			access_log_tcp(s, now_ns() - ((uint64_t)s->start.tv_sec *
-							 1000000000ULL +
-						     (uint64_t)s->start.tv_nsec));
+			access_log_tcp(s,
+			    now_ns() -
+				((uint64_t)s->start.tv_sec * 1000000000ULL +
+				    (uint64_t)s->start.tv_nsec));
 	}
 	if (s->up != NULL)
 		upstream_free(s->up);

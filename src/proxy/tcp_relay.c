@@ -18,8 +18,8 @@ static void relay_up_error_cb(struct conn *, void *);
  * the session was closed.
  */
 static int
-relay_move(struct session *s, struct conn *src, struct conn *dst,
-    int src_is_client)
+relay_move(
+    struct session *s, struct conn *src, struct conn *dst, int src_is_client)
 {
 	if (src->read_error) {
 		session_close(s);
@@ -99,7 +99,8 @@ relay_up_write_cb(struct conn *c, void *arg)
 	struct session *s = ((struct upstream *)arg)->s;
 
 	if (s->timer_kind == SESSION_T_CONNECT)
-		session_timer(s, SESSION_T_IDLE, s->w->px->conf.idle_timeout_ms);
+		session_timer(
+		    s, SESSION_T_IDLE, s->w->px->conf.idle_timeout_ms);
 	if (s->client_paused) {
 		s->client_paused = 0;
 		conn_read_enable(&s->client);

@@ -60,8 +60,8 @@ upstream_free(struct upstream *up)
 }
 
 struct upstream *
-upstream_take(struct worker *w, const struct sockaddr_storage *addr,
-    socklen_t len)
+upstream_take(
+    struct worker *w, const struct sockaddr_storage *addr, socklen_t len)
 {
 	struct upstream_list *b;
 	struct upstream *up;
@@ -69,7 +69,8 @@ upstream_take(struct worker *w, const struct sockaddr_storage *addr,
 
 	b = &w->pool.buckets[h % POOL_BUCKETS];
 	/* Most recently used first: its peer is least likely to close it. */
-	TAILQ_FOREACH_REVERSE(up, b, upstream_list, entry) {
+	TAILQ_FOREACH_REVERSE(up, b, upstream_list, entry)
+	{
 		if (up->hash == h && netaddr_eq(&up->addr, addr)) {
 			pool_remove(up);
 			return up;
@@ -79,14 +80,14 @@ upstream_take(struct worker *w, const struct sockaddr_storage *addr,
 }
 
 struct upstream *
-upstream_connect(struct worker *w, const struct sockaddr_storage *addr,
-    socklen_t len)
+upstream_connect(
+    struct worker *w, const struct sockaddr_storage *addr, socklen_t len)
 {
 	struct upstream *up;
 	int fd, one = 1;
 
-	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(
+	    addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return NULL;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -155,7 +156,7 @@ pool_reap_cb(evutil_socket_t fd, short what, void *arg)
 
 	for (i = 0; i < POOL_BUCKETS; i++) {
 		for (up = TAILQ_FIRST(&w->pool.buckets[i]); up != NULL;
-		    up = next) {
+		     up = next) {
 			next = TAILQ_NEXT(up, entry);
 			if ((now - up->idle_since) * 1000 >=
 			    w->px->conf.upstream_idle_ms)

@@ -45,10 +45,11 @@ proxy_privileges(const struct proxy_conf *c)
 		    setresuid(c->uid, c->uid, c->uid) == -1)
 			fatal("cannot drop privileges to uid %u",
 			    (unsigned int)c->uid);
-		if (getresuid(&r, &e, &s) == -1 || r != c->uid ||
-		    e != c->uid || s != c->uid || setuid(0) != -1)
-			fatalx("privileges were not dropped to uid %u; refusing "
-			       "to serve",
+		if (getresuid(&r, &e, &s) == -1 || r != c->uid || e != c->uid ||
+		    s != c->uid || setuid(0) != -1)
+			fatalx(
+			    "privileges were not dropped to uid %u; refusing "
+			    "to serve",
 			    (unsigned int)c->uid);
 	} else if (geteuid() != c->uid) {
 		fatalx("running as uid %u, but the uid weft-init exempts from "
@@ -111,8 +112,8 @@ proxy_drain_check_cb(evutil_socket_t fd, short what, void *arg)
 	int i;
 
 	for (i = 0; i < px.nworkers; i++)
-		active += __atomic_load_n(&px.workers[i]->nsessions,
-		    __ATOMIC_RELAXED);
+		active += __atomic_load_n(
+		    &px.workers[i]->nsessions, __ATOMIC_RELAXED);
 	waited_ms += DRAIN_POLL_MS;
 	if (active == 0 || waited_ms >= px.conf.drain_timeout_ms) {
 		if (active > 0)
@@ -139,8 +140,8 @@ proxy_term_cb(evutil_socket_t sig, short what, void *arg)
 	px.draining = 1;
 	for (i = 0; i < px.nworkers; i++)
 		worker_drain(px.workers[i]);
-	px.drain_timer = event_new(px.base, -1, EV_PERSIST,
-	    proxy_drain_check_cb, NULL);
+	px.drain_timer =
+	    event_new(px.base, -1, EV_PERSIST, proxy_drain_check_cb, NULL);
 	if (px.drain_timer == NULL || event_add(px.drain_timer, &tv) == -1)
 		event_base_loopexit(px.base, NULL);
 }
@@ -180,8 +181,8 @@ main(int argc, char **argv)
 	px.workers = xcalloc((size_t)px.nworkers, sizeof(*px.workers));
 	for (i = 0; i < px.nworkers; i++) {
 		px.shards[i] = metrics_shard_new();
-		px.workers[i] = worker_new(&px, i,
-		    px.nworkers == 1 ? px.base : NULL);
+		px.workers[i] =
+		    worker_new(&px, i, px.nworkers == 1 ? px.base : NULL);
 		if (worker_listen(px.workers[i]) == -1)
 			fatalx("cannot listen; is another proxy running?");
 	}
@@ -199,7 +200,8 @@ main(int argc, char **argv)
 	sig_hup = evsignal_new(px.base, SIGHUP, proxy_hup_cb, NULL);
 	if (sig_term == NULL || sig_int == NULL || sig_hup == NULL ||
 	    evsignal_add(sig_term, NULL) == -1 ||
-	    evsignal_add(sig_int, NULL) == -1 || evsignal_add(sig_hup, NULL) == -1)
+	    evsignal_add(sig_int, NULL) == -1 ||
+	    evsignal_add(sig_hup, NULL) == -1)
 		fatalx("cannot install signal handlers");
 
 	for (i = 0; i < px.nworkers; i++) {

@@ -90,8 +90,8 @@ worker_new(struct proxy *px, int id, struct event_base *base)
 		fatalx("cannot create an event base");
 	w->base = base;
 	TAILQ_INIT(&w->sessions);
-	w->max_sessions = (unsigned int)(px->conf.max_connections /
-	    px->conf.threads);
+	w->max_sessions =
+	    (unsigned int)(px->conf.max_connections / px->conf.threads);
 	if (w->max_sessions == 0)
 		w->max_sessions = 1;
 	w->metrics = px->shards[id];
@@ -102,8 +102,8 @@ worker_new(struct proxy *px, int id, struct event_base *base)
 		fatalx("cannot start the access log timer");
 	if ((w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		fatal("eventfd");
-	w->notify_ev = event_new(base, w->notify_fd, EV_READ | EV_PERSIST,
-	    worker_notify_cb, w);
+	w->notify_ev = event_new(
+	    base, w->notify_fd, EV_READ | EV_PERSIST, worker_notify_cb, w);
 	if (w->notify_ev == NULL || event_add(w->notify_ev, NULL) == -1)
 		fatalx("cannot watch the worker notification");
 	pool_init(w);

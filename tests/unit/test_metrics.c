@@ -775,10 +775,14 @@ test_promtool(void **state)
 	FILE *p;
 	int rc, i;
 
+	/*
+	 * Not skip(): cmocka 1.1 reports a skip as "not ok ... # SKIP",
+	 * which automake's TAP driver counts as a failure.
+	 */
 	if (!have_promtool()) {
-		print_message("promtool not on PATH: not checking the "
-			      "exposition format\n");
-		skip();
+		print_message("# promtool not on PATH: exposition format "
+			      "not checked\n");
+		return;
 	}
 	for (i = 0; i < METRICS_RF_COUNT; i++) {
 		k = req_key(i % 2 ? METRICS_INBOUND : METRICS_OUTBOUND,
