@@ -24,26 +24,30 @@ schema_steps(void)
 	return steps;
 }
 
-int
-schema_version(sqlite3 *db, int *version, char **cause)
+/* Runs a query of one integer result. */
+static int
+schema_query_int(sqlite3 *db, const char *sql, int *out, char **cause)
 {
 	sqlite3_stmt *st;
-	int rc;
 
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		xasprintf(cause, "%s", sqlite3_errmsg(db));
 		return -1;
 	}
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
+	if (sqlite3_step(st) != SQLITE_ROW) {
 		xasprintf(cause, "%s", sqlite3_errmsg(db));
 		sqlite3_finalize(st);
 		return -1;
 	}
-	*version = sqlite3_column_int(st, 0);
+	*out = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	return 0;
+}
+
+int
+schema_version(sqlite3 *db, int *version, char **cause)
+{
+	return schema_query_int(db, "PRAGMA user_version", version, cause);
 }
 
 /*
@@ -53,20 +57,12 @@ schema_version(sqlite3 *db, int *version, char **cause)
 static int
 schema_empty(sqlite3 *db, int *empty, char **cause)
 {
-	sqlite3_stmt *st;
+	int n;
 
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1,
-		&st, NULL) != SQLITE_OK) {
-		xasprintf(cause, "%s", sqlite3_errmsg(db));
+	if (schema_query_int(
+		db, "SELECT count(*) FROM sqlite_master", &n, cause) == -1)
 		return -1;
-	}
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		xasprintf(cause, "%s", sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-		return -1;
-	}
-	*empty = sqlite3_column_int(st, 0) == 0;
-	sqlite3_finalize(st);
+	*empty = n == 0;
 	return 0;
 }
 
