@@ -178,7 +178,8 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 	c->upstream_idle_ms = 60000;
 	c->max_head = 65536;
 
-	while ((ch = getopt_long(argc, argv, "", proxy_options, NULL)) != -1) {
+	opterr = 0; /* one line of our own instead of getopt's and the usage */
+	while ((ch = getopt_long(argc, argv, ":", proxy_options, NULL)) != -1) {
 		switch (ch) {
 		case OPT_DB:
 			c->db_path = optarg;
@@ -283,9 +284,12 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 		case OPT_VERSION:
 			printf("weft-proxy %s\n", PACKAGE_VERSION);
 			exit(0);
+		case ':':
+			fatalx(
+			    "%s: missing value (see --help)", argv[optind - 1]);
 		default:
-			proxy_usage(stderr);
-			exit(1);
+			fatalx("unknown option \"%s\" (see --help)",
+			    argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

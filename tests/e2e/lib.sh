@@ -100,7 +100,8 @@ bridge_new() {
 }
 
 # pod_new SHORT ADDR [ADDR...]: a pod namespace with eth0 on the bridge,
-# holding ADDR/16 (198.18.0.0/15 addresses); sets $POD to its name. The
+# holding ADDR/16 (198.18.0.0/15 addresses) or ADDR/64 (2001:2::/48, the
+# IPv6 benchmarking range); sets $POD to its name. The
 # only routes are the pod subnet and the never-routed VIP pool, on eth0.
 pod_new() {
 	local short=$1 n addr
@@ -113,7 +114,10 @@ pod_new() {
 	ip link set "v$n$E2E_SUFFIX" netns "$BR_NS"
 	ip -n "$BR_NS" link set "v$n$E2E_SUFFIX" master br0 up
 	for addr in "$@"; do
-		ip -n "$POD" addr add "$addr/16" dev eth0
+		case $addr in
+		*:*) ip -n "$POD" addr add "$addr/64" dev eth0 nodad ;;
+		*) ip -n "$POD" addr add "$addr/16" dev eth0 ;;
+		esac
 	done
 	ip -n "$POD" link set eth0 up
 	ip -n "$POD" route add 240.240.0.0/16 dev eth0
@@ -221,10 +225,10 @@ proxy_start() {
 	return 1
 }
 
-# mesh_pod SHORT ADDR: a pod with weft-init's capture rules and a sidecar
-# named SHORT; sets $POD and $PROXY_PID.
+# mesh_pod SHORT ADDR [ADDR...]: a pod with weft-init's capture rules and
+# a sidecar named SHORT; sets $POD and $PROXY_PID.
 mesh_pod() {
-	pod_new "$1" "$2"
+	pod_new "$@"
 	in_ns "$POD" "$WEFT_INIT" >"$T/init-$1.log" 2>&1
 	proxy_start "$POD" "$1"
 }
@@ -238,7 +242,7 @@ metric() {
 	awk -v name="$name" -v want="$*" '
 	BEGIN { n = split(want, w, " ") }
 	{
-		split($0, a, "{")
+		split($1, a, "{")
 		if (a[1] != name) next
 		for (i = 1; i <= n; i++) {
 			split(w[i], kv, "=")

@@ -7,13 +7,13 @@
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
-mesh_pod srv 198.18.1.2
+mesh_pod srv 198.18.1.2 2001:2:0:1::2
 SRV=$POD
 SRV_PROXY=$PROXY_PID
-bg "$SRV" backend "$WEFT_TESTD" --listen 0.0.0.0:8080 --name srv \
+bg "$SRV" backend "$WEFT_TESTD" --listen 0.0.0.0:8080 --listen '[::]:8080' --name srv \
     --log "$T/backend.jsonl" --ready-file "$T/backend.ready"
 wait_listen "$SRV" 8080
-mesh_pod cli 198.18.1.1
+mesh_pod cli 198.18.1.1 2001:2:0:1::1
 CLI=$POD
 CLI_PROXY=$PROXY_PID
 
@@ -32,6 +32,15 @@ expect_eq "server sidecar counted it as destination" 1 \
     "$(metric "$SRV" weft_requests_total reporter=destination response_code=200 destination_workload=srv)"
 eventually "client access log has the request" \
     grep -q '"direction":"outbound".*"path":"/hello".*"response_code":200' "$T/px/cli.access"
+
+# IPv6: captured on both sides too, original destination from
+# IP6T_SO_ORIGINAL_DST, forwarded to the application on ::1.
+out=$(in_ns "$CLI" curl -s --max-time 5 -D "$T/h6" 'http://[2001:2:0:1::2]:8080/over-v6')
+check "IPv6 request through both sidecars" grep -q '"path":"/over-v6"' <<<"$out"
+check "IPv6 backend peer is the server sidecar on ::1" \
+    grep -qi '^X-Peer: \[::1\]:' "$T/h6"
+expect_eq "IPv6 counted by the client sidecar" 1 \
+    "$(metric "$CLI" weft_requests_total reporter=source 'destination_service=[2001:2:0:1::2]:8080')"
 
 # The proxy uid is not captured: its connection goes straight to the
 # server pod, and the client sidecar sees nothing.
@@ -111,7 +120,7 @@ fi
 
 # Nothing reached the backend but through the server sidecar.
 check "every backend request came from the server sidecar" \
-    sh -c "! grep -v '\"peer\":\"127.0.0.1:' '$T/backend.jsonl' | grep -v as-proxy-uid | grep -q ."
+    sh -c "! grep -v -e '\"peer\":\"127.0.0.1:' -e '\"peer\":\"\\[::1\\]:' '$T/backend.jsonl' | grep -v as-proxy-uid | grep -q ."
 
 # Fail closed: with the server sidecar down, requests fail and never
 # reach the backend directly; with the client sidecar down, connections
