@@ -24,3 +24,152 @@ CREATE TABLE resources (
 	version INTEGER NOT NULL,
 	PRIMARY KEY (kind, namespace, name)
 );
+
+-- The normalized policy the proxies load, written by weftctl apply (and
+-- weft-server) from the resources above in the same transaction. Nested
+-- parts that are read as a whole (match conditions, fault, retries...)
+-- are kept as validated JSON in the Istio field names.
+
+-- ServiceEntry: a service, its names, virtual IPs and ports.
+CREATE TABLE services (
+	id INTEGER PRIMARY KEY,
+	namespace TEXT NOT NULL,
+	name TEXT NOT NULL,
+	resolution TEXT NOT NULL DEFAULT 'STATIC',
+	location TEXT NOT NULL DEFAULT 'MESH_INTERNAL',
+	-- workloadSelector.labels; NULL when the entry lists its endpoints
+	selector TEXT CHECK (selector IS NULL OR json_valid(selector)),
+	UNIQUE (namespace, name)
+);
+CREATE TABLE service_hosts (
+	service_id INTEGER NOT NULL REFERENCES services (id) ON DELETE CASCADE,
+	host TEXT NOT NULL COLLATE NOCASE,
+	PRIMARY KEY (service_id, host)
+);
+CREATE INDEX service_hosts_by_host ON service_hosts (host);
+CREATE TABLE service_addresses (
+	service_id INTEGER NOT NULL REFERENCES services (id) ON DELETE CASCADE,
+	address TEXT NOT NULL, -- an IP or a CIDR
+	PRIMARY KEY (service_id, address)
+);
+CREATE TABLE service_ports (
+	service_id INTEGER NOT NULL REFERENCES services (id) ON DELETE CASCADE,
+	number INTEGER NOT NULL CHECK (number BETWEEN 1 AND 65535),
+	name TEXT NOT NULL DEFAULT '',
+	protocol TEXT NOT NULL DEFAULT 'TCP',
+	target_port INTEGER CHECK (target_port BETWEEN 1 AND 65535),
+	PRIMARY KEY (service_id, number)
+);
+
+-- Workloads: declared by a WorkloadEntry, listed inline as a
+-- ServiceEntry's endpoints (service_id set), or registered by weft-sync.
+CREATE TABLE workloads (
+	id INTEGER PRIMARY KEY,
+	namespace TEXT NOT NULL,
+	name TEXT NOT NULL,
+	source TEXT NOT NULL CHECK (source IN ('WorkloadEntry', 'ServiceEntry', 'registered')),
+	service_id INTEGER REFERENCES services (id) ON DELETE CASCADE,
+	address TEXT NOT NULL,
+	labels TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(labels)),
+	ports TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(ports)), -- port name -> number
+	service_account TEXT NOT NULL DEFAULT 'default',
+	locality TEXT NOT NULL DEFAULT '', -- region/zone/subzone
+	weight INTEGER NOT NULL DEFAULT 1 CHECK (weight >= 0),
+	healthy INTEGER NOT NULL DEFAULT 1,
+	last_seen TEXT,
+	UNIQUE (source, namespace, name)
+);
+
+-- VirtualService: ordered HTTP routes for its hosts.
+CREATE TABLE virtual_services (
+	id INTEGER PRIMARY KEY,
+	namespace TEXT NOT NULL,
+	name TEXT NOT NULL,
+	hosts TEXT NOT NULL CHECK (json_valid(hosts)),
+	gateways TEXT NOT NULL DEFAULT '["mesh"]' CHECK (json_valid(gateways)),
+	UNIQUE (namespace, name)
+);
+CREATE TABLE routes (
+	id INTEGER PRIMARY KEY,
+	vs_id INTEGER NOT NULL REFERENCES virtual_services (id) ON DELETE CASCADE,
+	position INTEGER NOT NULL, -- order in spec.http, from 0
+	name TEXT NOT NULL DEFAULT '',
+	match TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(match)),
+	timeout_ms INTEGER CHECK (timeout_ms >= 0),
+	retries TEXT CHECK (retries IS NULL OR json_valid(retries)),
+	fault TEXT CHECK (fault IS NULL OR json_valid(fault)),
+	mirror TEXT CHECK (mirror IS NULL OR json_valid(mirror)),
+	rewrite TEXT CHECK (rewrite IS NULL OR json_valid(rewrite)),
+	headers TEXT CHECK (headers IS NULL OR json_valid(headers)),
+	UNIQUE (vs_id, position)
+);
+CREATE TABLE route_destinations (
+	route_id INTEGER NOT NULL REFERENCES routes (id) ON DELETE CASCADE,
+	position INTEGER NOT NULL,
+	host TEXT NOT NULL COLLATE NOCASE,
+	subset TEXT,
+	port INTEGER CHECK (port BETWEEN 1 AND 65535),
+	weight INTEGER NOT NULL CHECK (weight >= 0),
+	headers TEXT CHECK (headers IS NULL OR json_valid(headers)),
+	PRIMARY KEY (route_id, position)
+);
+
+-- DestinationRule: traffic policy and subsets of a host.
+CREATE TABLE destination_rules (
+	id INTEGER PRIMARY KEY,
+	namespace TEXT NOT NULL,
+	name TEXT NOT NULL,
+	host TEXT NOT NULL COLLATE NOCASE,
+	traffic_policy TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(traffic_policy)),
+	UNIQUE (namespace, name)
+);
+CREATE TABLE subsets (
+	dr_id INTEGER NOT NULL REFERENCES destination_rules (id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	labels TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(labels)),
+	traffic_policy TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(traffic_policy)),
+	PRIMARY KEY (dr_id, name)
+);
+
+-- Audit views (weft-policy(5)).
+
+-- Which workloads serve each service: those its selector picks in its
+-- namespace, and its inline endpoints.
+CREATE VIEW service_endpoints AS
+SELECT s.namespace AS namespace, s.name AS service, w.name AS workload,
+	w.address AS address, w.labels AS labels, w.locality AS locality,
+	w.weight AS weight, w.healthy AS healthy, w.source AS source
+FROM services s JOIN workloads w
+	ON (w.service_id = s.id)
+	OR (s.selector IS NOT NULL AND w.service_id IS NULL
+	    AND w.namespace = s.namespace
+	    AND NOT EXISTS (SELECT 1 FROM json_each(s.selector) sel
+		WHERE json_extract(w.labels, '$."' || sel.key || '"') IS NOT sel.value));
+
+-- Which endpoints each DestinationRule subset holds.
+CREATE VIEW subset_endpoints AS
+SELECT d.namespace AS namespace, d.host AS host, ss.name AS subset,
+	e.workload AS workload, e.address AS address, e.healthy AS healthy
+FROM destination_rules d
+JOIN subsets ss ON ss.dr_id = d.id
+JOIN service_hosts h ON h.host = d.host
+JOIN services s ON s.id = h.service_id
+JOIN service_endpoints e ON e.namespace = s.namespace AND e.service = s.name
+WHERE NOT EXISTS (SELECT 1 FROM json_each(ss.labels) l
+	WHERE json_extract(e.labels, '$."' || l.key || '"') IS NOT l.value);
+
+-- The routes in force per host, in order, with each destination's share.
+CREATE VIEW effective_routes AS
+SELECT v.namespace AS namespace, v.name AS virtual_service, hs.value AS host,
+	r.position AS route, r.name AS route_name, r.match AS match,
+	d.host AS destination, d.subset AS subset, d.port AS port,
+	d.weight AS weight,
+	CASE WHEN (SELECT sum(weight) FROM route_destinations x WHERE x.route_id = r.id) > 0
+	THEN round(100.0 * d.weight / (SELECT sum(weight) FROM route_destinations x WHERE x.route_id = r.id), 2)
+	ELSE 0 END AS percent,
+	r.timeout_ms AS timeout_ms, r.retries AS retries, r.fault AS fault,
+	r.mirror AS mirror
+FROM virtual_services v, json_each(v.hosts) hs
+JOIN routes r ON r.vs_id = v.id
+JOIN route_destinations d ON d.route_id = r.id
+ORDER BY v.namespace, hs.value, r.position, d.position;
