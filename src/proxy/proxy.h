@@ -176,6 +176,7 @@ struct worker {
 	unsigned int nsessions;
 	unsigned int max_sessions;
 	int draining;
+	time_t last_unredirected_log;
 	int notify_fd; /* eventfd: the main thread asks for a drain */
 	struct event *notify_ev;
 	pthread_t thread;

@@ -69,10 +69,14 @@ session_accept(struct listener *l, int fd, struct sockaddr_storage *peer)
 	if (session_target(s, fd, peer->ss_family) == -1) {
 		char p[64];
 
-		netaddr_str(peer, p, sizeof(p));
-		log_warnx("connection from %s to port %d was not redirected "
-			  "by weft-init; closed",
-		    p, l->port);
+		/* At most one line a second: a peer must not flood the log. */
+		if (w->last_unredirected_log != worker_now(w)) {
+			w->last_unredirected_log = worker_now(w);
+			netaddr_str(peer, p, sizeof(p));
+			log_warnx("connection from %s to port %d was not "
+				  "redirected by weft-init; closed",
+			    p, l->port);
+		}
 		close(fd);
 		free(s);
 		return;
