@@ -97,7 +97,10 @@ alog_common(struct evbuffer *b, struct session *s, uint64_t duration_ns)
 	alog_str(b, "direction",
 	    s->direction == METRICS_OUTBOUND ? "outbound" : "inbound");
 	netaddr_str(&s->peer, peer, sizeof(peer));
-	netaddr_str(&s->target, up, sizeof(up));
+	netaddr_str(s->mode == SESSION_HTTP || s->mode == SESSION_LINGER
+		? &s->hx.target
+		: &s->target,
+	    up, sizeof(up));
 	alog_str(b, "downstream_peer", peer);
 	alog_str(b, "upstream_host", up);
 	alog_str(b, "destination_service", s->tcpkey.service);

@@ -19,6 +19,7 @@ static void http_up_write_cb(struct conn *, void *);
 static void http_up_error_cb(struct conn *, void *);
 static int http_pump(struct session *);
 static int http_resp_pump(struct session *);
+static int http_dispatch(struct session *);
 
 static const char *
 http_reason(int status)
@@ -148,6 +149,7 @@ http_exchange_end(struct session *s)
 		hx->client_close = 1;
 	if (hx->client_close)
 		return http_close_when_drained(s);
+	evbuffer_drain(s->head_out, evbuffer_get_length(s->head_out));
 	http_exchange_reset(hx);
 	session_timer(s, SESSION_T_IDLE, s->w->px->conf.idle_timeout_ms);
 	if (s->client_paused) {
@@ -325,7 +327,7 @@ http_up_failed(struct session *s, int rflag)
 	    !hx->retried && evbuffer_get_length(up->c.in) == 0) {
 		hx->retried = 1;
 		upstream_free(up);
-		s->up = upstream_connect(s->w, &s->target, s->target_len);
+		s->up = upstream_connect(s->w, &hx->target, hx->target_len);
 		if (s->up != NULL) {
 			s->up->s = s;
 			s->up->requests = 1;
@@ -341,7 +343,7 @@ http_up_failed(struct session *s, int rflag)
 		upstream_free(up);
 		s->up = NULL;
 	}
-	netaddr_str(&s->target, dst, sizeof(dst));
+	netaddr_str(&hx->target, dst, sizeof(dst));
 	log_debug("upstream %s: %s", dst,
 	    rflag == METRICS_RF_UF ? "connection failure"
 				   : "connection termination");
@@ -424,9 +426,7 @@ http_request_head(struct session *s)
 	size_t len = evbuffer_get_length(in), head_len,
 	       max = w->px->conf.max_head;
 	unsigned char crlf[2];
-	struct upstream *up;
 	const char *buf;
-	int retryable;
 	ssize_t r;
 
 	/* RFC 9112 2.2: empty lines before a request line are ignored. */
@@ -513,12 +513,39 @@ http_request_head(struct session *s)
 		    s, 405, "CONNECT is not supported", METRICS_RF_NR, 1);
 	}
 
-	up = upstream_take(w, &s->target, s->target_len);
-	if (up == NULL &&
-	    (up = upstream_connect(w, &s->target, s->target_len)) == NULL) {
+	hx->target = s->target;
+	hx->target_len = s->target_len;
+
+	/* m points into the head: read all of it before the head moves. */
+	hx->retryable = m->framing == HTTP1_BODY_NONE &&
+	    http1_method_idempotent(m->method, m->method_len);
+	if (http_needs_rewrite(m)) {
+		http_write_head(
+		    s->head_out, buf, m, hx->upgrade ? "upgrade" : NULL);
 		evbuffer_drain(in, head_len);
-		hx->req_state =
-		    m->framing == HTTP1_BODY_NONE ? REQ_DONE : REQ_BODY;
+	} else {
+		evbuffer_remove_buffer(in, s->head_out, head_len);
+	}
+	return http_dispatch(s);
+}
+
+/*
+ * Sends the request head built in s->head_out to hx->target, on a pooled
+ * connection when there is one, and starts streaming the body.
+ */
+static int
+http_dispatch(struct session *s)
+{
+	struct worker *w = s->w;
+	struct http_exchange *hx = &s->hx;
+	struct upstream *up;
+
+	up = upstream_take(w, &hx->target, hx->target_len);
+	if (up == NULL &&
+	    (up = upstream_connect(w, &hx->target, hx->target_len)) == NULL) {
+		evbuffer_drain(s->head_out, evbuffer_get_length(s->head_out));
+		if (hx->req_framing == HTTP1_BODY_NONE)
+			hx->req_state = REQ_DONE;
 		return http_up_failed(s, METRICS_RF_UF);
 	}
 	up->s = s;
@@ -526,21 +553,11 @@ http_request_head(struct session *s)
 	s->up = up;
 	conn_set_cbs(
 	    &up->c, http_up_read_cb, http_up_write_cb, http_up_error_cb, up);
-
-	/* m points into the head: read all of it before the head moves. */
-	retryable = up->requests > 1 && m->framing == HTTP1_BODY_NONE &&
-	    http1_method_idempotent(m->method, m->method_len);
-	if (http_needs_rewrite(m)) {
-		http_write_head(
-		    up->c.out, buf, m, hx->upgrade ? "upgrade" : NULL);
-		evbuffer_drain(in, head_len);
-	} else {
-		evbuffer_remove_buffer(in, up->c.out, head_len);
-	}
-	m = NULL;
-	buf = NULL;
-	if (retryable && (hx->retry_head = evbuffer_new()) != NULL)
-		evbuffer_add_buffer_reference(hx->retry_head, up->c.out);
+	/* Kept for one more try should a reused connection turn out closed. */
+	if (hx->retryable && up->requests > 1 &&
+	    (hx->retry_head = evbuffer_new()) != NULL)
+		evbuffer_add_buffer_reference(hx->retry_head, s->head_out);
+	evbuffer_add_buffer(up->c.out, s->head_out);
 
 	if (up->c.connecting)
 		session_timer(
@@ -577,6 +594,11 @@ http_pump(struct session *s)
 void
 http_start(struct session *s)
 {
+	if (s->head_out == NULL && (s->head_out = evbuffer_new()) == NULL) {
+		log_warnx("out of memory: connection dropped");
+		session_close(s);
+		return;
+	}
 	s->mode = SESSION_HTTP;
 	s->tcpkey.http = 1;
 	s->counted = 1;
@@ -699,7 +721,7 @@ http_response_head(struct session *s)
 	if (r <= 0) {
 		char dst[64];
 
-		netaddr_str(&s->target, dst, sizeof(dst));
+		netaddr_str(&hx->target, dst, sizeof(dst));
 		log_warnx("upstream %s: bad response: %s", dst,
 		    http1_error_str(m->error));
 		hx->upstream_close = 1;
@@ -777,7 +799,7 @@ http_resp_body(struct session *s)
 	if (n == -1) {
 		char dst[64];
 
-		netaddr_str(&s->target, dst, sizeof(dst));
+		netaddr_str(&hx->target, dst, sizeof(dst));
 		log_warnx("upstream %s: bad chunked response body", dst);
 		session_close(s);
 		return -1;

@@ -129,6 +129,9 @@ struct http_exchange {
 	unsigned int upstream_close : 1; /* do not pool the upstream */
 	unsigned int resp_started : 1;   /* response bytes reached the client */
 	unsigned int retried : 1;
+	unsigned int retryable : 1;     /* idempotent and bodyless */
+	struct sockaddr_storage target; /* where this request goes */
+	socklen_t target_len;
 	char method_str[16];
 	char path[256];
 	char authority[128];
@@ -142,6 +145,7 @@ struct session {
 	enum session_mode mode;
 	struct conn client;
 	struct upstream *up;
+	struct evbuffer *head_out; /* the request head to send upstream */
 	struct sockaddr_storage peer;
 	struct sockaddr_storage target;
 	socklen_t target_len;

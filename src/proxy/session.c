@@ -128,6 +128,8 @@ session_close(struct session *s)
 	if (s->up != NULL)
 		upstream_free(s->up);
 	http_exchange_free(&s->hx);
+	if (s->head_out != NULL)
+		evbuffer_free(s->head_out);
 	event_free(s->timer);
 	conn_close(&s->client);
 	TAILQ_REMOVE(&w->sessions, s, entry);
