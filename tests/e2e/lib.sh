@@ -49,6 +49,14 @@ e2e_cleanup() {
 		done
 		kill -KILL "$pid" 2>/dev/null
 	done
+	# A sanitizer report in any log fails the test, even at exit.
+	if [ -n "$T" ] && [ -d "$T" ] && [ $rc -ne 77 ] &&
+	    grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+	    "$T"/*.log >/dev/null 2>&1; then
+		echo "not ok - sanitizer report in a process log:"
+		grep -h -A 30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log | head -n 60
+		rc=1
+	fi
 	for ns in $E2E_NS; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			kill -KILL "$pid" 2>/dev/null
