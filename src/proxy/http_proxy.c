@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb.h"
 #include "proxy.h"
+#include "snapshot.h"
 
 static void http_up_read_cb(struct conn *, void *);
 static void http_up_write_cb(struct conn *, void *);
@@ -20,6 +22,7 @@ static void http_up_error_cb(struct conn *, void *);
 static int http_pump(struct session *);
 static int http_resp_pump(struct session *);
 static int http_dispatch(struct session *);
+static void http_route_timeout_cb(evutil_socket_t, short, void *);
 
 static const char *
 http_reason(int status)
@@ -101,8 +104,10 @@ http_account(struct session *s)
 	key.method = (uint8_t)hx->method;
 	key.code = (uint16_t)hx->status;
 	key.rflag = (uint8_t)hx->rflag;
-	memcpy(key.service, s->tcpkey.service, sizeof(key.service));
-	strcpy(key.route, "default");
+	memcpy(key.service,
+	    hx->service[0] != '\0' ? hx->service : s->tcpkey.service,
+	    sizeof(key.service));
+	strcpy(key.route, hx->route[0] != '\0' ? hx->route : "default");
 	metrics_request(
 	    s->w->metrics, &key, dur, hx->req_bytes, hx->resp_bytes);
 	access_log_request(s, dur);
@@ -147,6 +152,8 @@ http_exchange_end(struct session *s)
 	}
 	if (hx->req_state != REQ_DONE || s->w->draining)
 		hx->client_close = 1;
+	evtimer_del(s->route_timer);
+	http_route_end(s);
 	if (hx->client_close)
 		return http_close_when_drained(s);
 	evbuffer_drain(s->head_out, evbuffer_get_length(s->head_out));
@@ -271,9 +278,10 @@ http_needs_rewrite(const struct http1_msg *m)
  */
 static void
 http_write_head(struct evbuffer *out, const char *buf,
-    const struct http1_msg *m, const char *connection)
+    const struct http1_msg *m, const char *connection,
+    const struct snap_hdr_ops *a, const struct snap_hdr_ops *b)
 {
-	size_t i, start_len;
+	size_t start_len;
 
 	start_len = m->nheaders > 0 ? (size_t)(m->headers[0].name - buf)
 				    : m->head_len - 2;
@@ -284,16 +292,7 @@ http_write_head(struct evbuffer *out, const char *buf,
 	} else {
 		evbuffer_add(out, buf, start_len);
 	}
-	for (i = 0; i < m->nheaders; i++) {
-		const struct http1_header *h = &m->headers[i];
-
-		if (http1_is_hop_by_hop(m, h))
-			continue;
-		evbuffer_add(out, h->name, h->name_len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, h->value, h->value_len);
-		evbuffer_add(out, "\r\n", 2);
-	}
+	http_route_write_fields(out, m, a, b, NULL);
 	if (connection != NULL)
 		evbuffer_add_printf(out, "Connection: %s\r\n", connection);
 	evbuffer_add(out, "\r\n", 2);
@@ -339,6 +338,8 @@ http_up_failed(struct session *s, int rflag)
 			return 0;
 		}
 	}
+	http_route_report(
+	    s, rflag == METRICS_RF_UF ? LB_FAIL_CONNECT : LB_FAIL_RESET);
 	if (up != NULL) {
 		upstream_free(up);
 		s->up = NULL;
@@ -519,12 +520,37 @@ http_request_head(struct session *s)
 	/* m points into the head: read all of it before the head moves. */
 	hx->retryable = m->framing == HTTP1_BODY_NONE &&
 	    http1_method_idempotent(m->method, m->method_len);
-	if (http_needs_rewrite(m)) {
-		http_write_head(
-		    s->head_out, buf, m, hx->upgrade ? "upgrade" : NULL);
+	switch (http_route(s, m)) {
+	case ROUTE_REPLY:
 		evbuffer_drain(in, head_len);
-	} else {
-		evbuffer_remove_buffer(in, s->head_out, head_len);
+		if (hx->req_framing == HTTP1_BODY_NONE)
+			hx->req_state = REQ_DONE;
+		return http_local_reply(
+		    s, hx->reply_status, hx->reply_body, hx->rflag, 0);
+	case ROUTE_FORWARD:
+		evbuffer_drain(in, head_len);
+		break;
+	default:
+		if (http_needs_rewrite(m)) {
+			http_write_head(s->head_out, buf, m,
+			    hx->upgrade ? "upgrade" : NULL, NULL, NULL);
+			evbuffer_drain(in, head_len);
+		} else {
+			evbuffer_remove_buffer(in, s->head_out, head_len);
+		}
+		break;
+	}
+	if (hx->timeout_ms > 0) {
+		struct timeval tv = {
+		    hx->timeout_ms / 1000, (hx->timeout_ms % 1000) * 1000};
+
+		evtimer_add(s->route_timer, &tv);
+	}
+	if (hx->delay_ms > 0) {
+		/* Fault injection: the request waits, then goes on as usual. */
+		hx->req_state = REQ_HELD;
+		session_timer(s, SESSION_T_DELAY, hx->delay_ms);
+		return -1;
 	}
 	return http_dispatch(s);
 }
@@ -581,6 +607,7 @@ http_pump(struct session *s)
 		return http_request_head(s);
 	case REQ_BODY:
 		return http_req_body(s);
+	case REQ_HELD:
 	case REQ_DONE:
 		if (evbuffer_get_length(s->client.in) > PROXY_PIPELINE_MAX) {
 			conn_read_disable(&s->client);
@@ -594,7 +621,11 @@ http_pump(struct session *s)
 void
 http_start(struct session *s)
 {
-	if (s->head_out == NULL && (s->head_out = evbuffer_new()) == NULL) {
+	if (s->route_timer == NULL)
+		s->route_timer =
+		    evtimer_new(s->w->base, http_route_timeout_cb, s);
+	if (s->route_timer == NULL ||
+	    (s->head_out == NULL && (s->head_out = evbuffer_new()) == NULL)) {
 		log_warnx("out of memory: connection dropped");
 		session_close(s);
 		return;
@@ -661,6 +692,10 @@ http_timeout(struct session *s, int kind)
 	case SESSION_T_CONNECT:
 		http_up_failed(s, METRICS_RF_UF);
 		return;
+	case SESSION_T_DELAY:
+		hx->req_state = REQ_BODY;
+		http_dispatch(s);
+		return;
 	case SESSION_T_STREAM:
 		quiet = worker_now(s->w) - s->last_active;
 		if (quiet * 1000 < idle && !s->closing) {
@@ -678,6 +713,30 @@ http_timeout(struct session *s, int kind)
 	}
 }
 
+/*
+ * The route timeout: Envoy's 504 when no response has started, a reset
+ * of the client connection when one has.
+ */
+static void
+http_route_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct http_exchange *hx = &s->hx;
+
+	http_route_report(s, LB_FAIL_TIMEOUT);
+	if (hx->resp_started) {
+		session_close(s);
+		return;
+	}
+	if (s->up != NULL) {
+		upstream_free(s->up);
+		s->up = NULL;
+	}
+	hx->upstream_close = 1;
+	http_local_reply(s, 504, "upstream request timeout", METRICS_RF_UT,
+	    hx->req_state != REQ_DONE);
+}
+
 /* Parses a response head from the upstream and forwards it. */
 static int
 http_response_head(struct session *s)
@@ -690,6 +749,7 @@ http_response_head(struct session *s)
 	size_t len = evbuffer_get_length(in), head_len,
 	       max = w->px->conf.max_head;
 	const char *buf, *conn_hdr = NULL;
+	const struct snap_hdr_ops *resp_a = NULL, *resp_b = NULL;
 	ssize_t r;
 
 	if (len == 0) {
@@ -739,7 +799,7 @@ http_response_head(struct session *s)
 			    "upstream switched protocols unasked",
 			    METRICS_RF_UPE, 0);
 		}
-		http_write_head(s->client.out, buf, m, "upgrade");
+		http_write_head(s->client.out, buf, m, "upgrade", NULL, NULL);
 		evbuffer_drain(in, head_len);
 		hx->resp_started = 1;
 		hx->req_state = REQ_DONE;
@@ -751,7 +811,7 @@ http_response_head(struct session *s)
 	}
 	if (m->status < 200) {
 		/* Interim responses go to the client as they come. */
-		http_write_head(s->client.out, buf, m, NULL);
+		http_write_head(s->client.out, buf, m, NULL, NULL, NULL);
 		evbuffer_drain(in, head_len);
 		hx->resp_started = 1;
 		if (conn_flush(&s->client) == -1) {
@@ -774,9 +834,15 @@ http_response_head(struct session *s)
 		conn_hdr = "close";
 	else if (hx->req_minor == 0)
 		conn_hdr = "keep-alive";
-	if (conn_hdr != NULL || m->version_minor == 0 ||
-	    http_needs_rewrite(m)) {
-		http_write_head(s->client.out, buf, m, conn_hdr);
+	http_route_report(s, m->status);
+	if (hx->route_p != NULL || hx->dest_p != NULL) {
+		resp_a = hx->route_p != NULL ? &hx->route_p->resp_hdrs : NULL;
+		resp_b = hx->dest_p != NULL ? &hx->dest_p->resp_hdrs : NULL;
+	}
+	if (conn_hdr != NULL || m->version_minor == 0 || resp_a != NULL ||
+	    resp_b != NULL || http_needs_rewrite(m)) {
+		http_write_head(
+		    s->client.out, buf, m, conn_hdr, resp_a, resp_b);
 		evbuffer_drain(in, head_len);
 	} else {
 		evbuffer_remove_buffer(in, s->client.out, head_len);

@@ -11,9 +11,17 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/session.c \
 	src/proxy/tcp_relay.c \
 	src/proxy/http_proxy.c \
+	src/proxy/http_route.c \
 	src/proxy/upstream.c \
 	src/proxy/access_log.c \
 	src/proxy/admin.c \
-	src/proxy/policy_db.c src/proxy/policy_db.h
-src_proxy_weft_proxy_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS)
-src_proxy_weft_proxy_LDADD = src/lib/libweft.a $(LIBEVENT_LIBS) $(SQLITE_LIBS) -lm
+	src/proxy/policy_db.c src/proxy/policy_db.h \
+	src/proxy/snapshot.c src/proxy/snapshot.h \
+	src/proxy/snapshot_build.c src/proxy/snapshot_build.h \
+	src/proxy/snapshot_parse.c \
+	src/proxy/route_match.c \
+	src/proxy/lb.c src/proxy/lb.h
+src_proxy_weft_proxy_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) \
+	$(JANSSON_CFLAGS)
+src_proxy_weft_proxy_LDADD = src/lib/libweft.a $(LIBEVENT_LIBS) $(SQLITE_LIBS) \
+	$(JANSSON_LIBS) -lm

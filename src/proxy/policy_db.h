@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 struct policy_db;
+struct snapshot;
+struct sqlite3;
 
 /* Creates a handle on path; the DB need not exist yet. */
 struct policy_db *policy_db_new(const char *path);
@@ -27,5 +29,22 @@ int policy_db_changed(struct policy_db *, char **cause);
  * empty policy. Returns 0, or -1 with cause set (the old snapshot stays).
  */
 int policy_db_version(struct policy_db *, int64_t *version, char **cause);
+
+/*
+ * Builds the snapshot of the current policy: every table read in one
+ * read transaction, so the snapshot is one consistent version. A
+ * missing or empty DB is an empty snapshot (version 0). Returns the
+ * snapshot (one reference, the caller's), or NULL with *cause set
+ * (caller frees) when the DB cannot be read or holds an invalid JSON
+ * column or regex: the caller keeps its old snapshot. Call after
+ * policy_db_changed() reported a change.
+ */
+struct snapshot *policy_db_load(struct policy_db *, char **cause);
+
+/*
+ * The same on an open connection (tests, tools): statements are
+ * prepared and finalized within the call.
+ */
+struct snapshot *policy_db_load_conn(struct sqlite3 *db, char **cause);
 
 #endif

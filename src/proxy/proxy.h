@@ -59,6 +59,27 @@ struct proxy_conf {
 struct proxy;
 struct worker;
 struct session;
+struct snapshot;
+struct lb_state;
+struct snap_route;
+struct snap_dest;
+struct snap_cluster;
+struct snap_endpoint;
+struct snap_hdr_ops;
+
+/*
+ * A worker's hold on a policy snapshot, with the worker's load-balancer
+ * state for it. Exchanges take a reference for their whole life, so a
+ * reload never changes the policy under a request in flight; a hold
+ * that is no longer current is freed with its last exchange.
+ */
+struct snap_hold {
+	struct snapshot *snap;
+	struct lb_state *lb;
+	unsigned int refs; /* exchanges, plus one while current */
+	LIST_ENTRY(snap_hold) entry;
+};
+LIST_HEAD(snap_hold_list, snap_hold);
 
 struct listener {
 	struct worker *w;
@@ -100,7 +121,7 @@ enum session_mode {
 	SESSION_LINGER, /* final response sent: discarding input, then close */
 };
 
-enum http_req_state { REQ_IDLE = 0, REQ_BODY, REQ_DONE };
+enum http_req_state { REQ_IDLE = 0, REQ_HELD, REQ_BODY, REQ_DONE };
 enum http_resp_state { RESP_NONE = 0, RESP_HEAD, RESP_BODY, RESP_DONE };
 
 /* The state of the request/response exchange in progress on a session. */
@@ -137,6 +158,19 @@ struct http_exchange {
 	char authority[128];
 	char user_agent[128];
 	struct evbuffer *retry_head; /* request head kept for one retry */
+	/* Mesh policy of this request (http_route.c); NULL: passthrough. */
+	struct snap_hold *hold;
+	const struct snap_route *route_p;
+	const struct snap_dest *dest_p;
+	const struct snap_cluster *cluster;
+	const struct snap_endpoint *endpoint;
+	unsigned int lb_started : 1;
+	int delay_ms;     /* fault delay before dispatch */
+	int timeout_ms;   /* route timeout; 0: none */
+	int reply_status; /* local reply decided by the route */
+	const char *reply_body;
+	char service[METRICS_LABEL_MAX]; /* destination_service label */
+	char route[METRICS_LABEL_MAX];   /* route label */
 };
 
 struct session {
@@ -152,6 +186,7 @@ struct session {
 	struct metrics_tcp_key tcpkey;
 	struct event *timer;
 	int timer_kind;
+	struct event *route_timer; /* the route timeout of the exchange */
 	time_t last_active;
 	uint64_t reported_in; /* client bytes already counted in metrics */
 	uint64_t reported_out;
@@ -180,6 +215,9 @@ struct worker {
 	unsigned int nsessions;
 	unsigned int max_sessions;
 	int draining;
+	uint64_t rng;                  /* worker_rand() state */
+	struct snap_hold *hold;        /* the current policy */
+	struct snap_hold_list retired; /* older ones still in use */
 	time_t last_unredirected_log;
 	int notify_fd; /* eventfd: the main thread asks for a drain */
 	struct event *notify_ev;
@@ -196,7 +234,9 @@ struct proxy {
 	struct metrics_identity id;
 	struct metrics_globals globals;
 	struct policy_db *db;
-	int alog_fd; /* -1 when the access log is off */
+	pthread_mutex_t snap_mtx; /* guards snap between main and workers */
+	struct snapshot *snap;    /* the newest snapshot, one reference */
+	int alog_fd;              /* -1 when the access log is off */
 	int ready;
 	int draining;
 	struct event *drain_timer;
@@ -220,6 +260,15 @@ int worker_start(struct worker *w);
 void worker_drain(struct worker *w);
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);
+/*
+ * Tells the worker that px->snap changed (thread-safe); the worker
+ * adopts it for new requests.
+ */
+void worker_snapshot_changed(struct worker *w);
+/* The current policy with a reference for one exchange, or NULL. */
+struct snap_hold *worker_hold(struct worker *w);
+/* Drops an exchange's reference (NULL is a no-op). */
+void worker_release(struct worker *w, struct snap_hold *h);
 /* The worker's cached wall-clock time in seconds (no system call). */
 time_t worker_now(struct worker *w);
 /* Flushes the access log buffer of w. */
@@ -258,6 +307,7 @@ enum {
 	SESSION_T_CONNECT, /* upstream connect */
 	SESSION_T_STREAM,  /* waiting for or streaming a response */
 	SESSION_T_LINGER,
+	SESSION_T_DELAY, /* fault injection delay */
 };
 
 /* tcp_relay.c */
@@ -273,6 +323,33 @@ void http_client_drained(struct session *s);
 void http_timeout(struct session *s, int kind);
 void http_drain(struct session *s);
 void http_exchange_free(struct http_exchange *hx);
+
+/* http_route.c */
+enum {
+	ROUTE_PASS = 0, /* no policy for this request: original destination */
+	ROUTE_FORWARD,  /* head written to head_out, target chosen */
+	ROUTE_REPLY,    /* answer locally with hx->reply_status */
+};
+/*
+ * Applies the mesh policy to an outbound request whose head m is still
+ * in place: chooses the route, destination and endpoint, and writes the
+ * rewritten head to s->head_out. Returns a ROUTE_* value.
+ */
+int http_route(struct session *s, const struct http1_msg *m);
+/* Tells the load balancer how the request went (status or LB_FAIL_*). */
+void http_route_report(struct session *s, int status);
+/* Releases what the exchange held of the policy. */
+void http_route_end(struct session *s);
+/*
+ * Writes the fields of m without hop-by-hop ones, applying header
+ * operations a then b (either may be NULL) and replacing the Host value
+ * with authority when it is not NULL.
+ */
+void http_route_write_fields(struct evbuffer *out, const struct http1_msg *m,
+    const struct snap_hdr_ops *a, const struct snap_hdr_ops *b,
+    const char *authority);
+/* A random number from the worker's generator. */
+uint64_t worker_rand(struct worker *w);
 
 /* upstream.c */
 /* An idle pooled connection to addr, or NULL. */

@@ -127,6 +127,9 @@ session_close(struct session *s)
 	}
 	if (s->up != NULL)
 		upstream_free(s->up);
+	http_route_end(s);
+	if (s->route_timer != NULL)
+		event_free(s->route_timer);
 	http_exchange_free(&s->hx);
 	if (s->head_out != NULL)
 		evbuffer_free(s->head_out);

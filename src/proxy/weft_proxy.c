@@ -16,6 +16,7 @@
 
 #include "policy_db.h"
 #include "proxy.h"
+#include "snapshot.h"
 #include "xmalloc.h"
 
 #define DB_POLL_MS    1000
@@ -66,13 +67,20 @@ static void
 proxy_reload(void)
 {
 	static char *last_failure;
+	struct snapshot *snap = NULL, *old;
 	char *cause = NULL;
 	int64_t version;
-	int r;
+	int r, i;
 
 	r = policy_db_changed(px.db, &cause);
-	if (r == 1)
-		r = policy_db_version(px.db, &version, &cause) == 0 ? 2 : -1;
+	if (r == 1) {
+		/* The schema version first: a newer DB is not read at all. */
+		if (policy_db_version(px.db, &version, &cause) == 0 &&
+		    (snap = policy_db_load(px.db, &cause)) != NULL)
+			r = 2;
+		else
+			r = -1;
+	}
 	if (r == -1) {
 		/* Counted and logged once per distinct failure, not per poll. */
 		if (last_failure == NULL || strcmp(last_failure, cause) != 0) {
@@ -91,6 +99,15 @@ proxy_reload(void)
 		return;
 	free(last_failure);
 	last_failure = NULL;
+	version = snapshot_version(snap);
+	pthread_mutex_lock(&px.snap_mtx);
+	old = px.snap;
+	px.snap = snap;
+	pthread_mutex_unlock(&px.snap_mtx);
+	if (old != NULL)
+		snapshot_unref(old);
+	for (i = 0; i < px.nworkers; i++)
+		worker_snapshot_changed(px.workers[i]);
 	if (version != px.globals.config_version || px.globals.reloads_ok == 0)
 		log_info("policy version %lld in force", (long long)version);
 	px.globals.config_version = version;
@@ -189,6 +206,7 @@ main(int argc, char **argv)
 	if (admin_start(&px) == -1)
 		fatalx("cannot start the admin and metrics listeners");
 
+	pthread_mutex_init(&px.snap_mtx, NULL);
 	px.db = policy_db_new(px.conf.db_path);
 	proxy_reload();
 	px.db_timer = event_new(px.base, -1, EV_PERSIST, proxy_db_cb, NULL);
@@ -224,6 +242,8 @@ main(int argc, char **argv)
 		metrics_shard_free(px.shards[i]);
 	}
 	admin_stop(&px);
+	if (px.snap != NULL)
+		snapshot_unref(px.snap);
 	policy_db_free(px.db);
 	event_free(sig_term);
 	event_free(sig_int);

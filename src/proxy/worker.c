@@ -1,17 +1,20 @@
 #include "config.h"
 
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lb.h"
 #include "proxy.h"
+#include "snapshot.h"
 #include "xmalloc.h"
 
 #define ALOG_FLUSH_MS 200
 
-enum { WORKER_CMD_DRAIN = 1, WORKER_CMD_STOP = 2 };
+enum { WORKER_CMD_DRAIN = 1, WORKER_CMD_STOP = 2, WORKER_CMD_SNAPSHOT = 4 };
 
 time_t
 worker_now(struct worker *w)
@@ -64,6 +67,76 @@ worker_begin_drain(struct worker *w)
 }
 
 static void
+worker_hold_free(struct snap_hold *h)
+{
+	lb_state_free(h->lb);
+	snapshot_unref(h->snap);
+	free(h);
+}
+
+/*
+ * Makes px->snap this worker's current policy. The load-balancer state
+ * inherits the outlier ejections of the previous one, so a reload does
+ * not readmit a failing endpoint.
+ */
+static void
+worker_adopt(struct worker *w)
+{
+	struct proxy *px = w->px;
+	struct snapshot *snap;
+	struct snap_hold *h, *old = w->hold;
+
+	pthread_mutex_lock(&px->snap_mtx);
+	snap = px->snap;
+	if (snap != NULL)
+		snapshot_ref(snap);
+	pthread_mutex_unlock(&px->snap_mtx);
+	if (snap == NULL || (old != NULL && old->snap == snap)) {
+		snapshot_unref(snap);
+		return;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->lb = lb_state_new(snap)) == NULL) {
+		/* Keep serving on the old policy rather than none. */
+		log_warnx("worker %d: out of memory adopting policy version "
+			  "%lld",
+		    w->id, (long long)snapshot_version(snap));
+		free(h);
+		snapshot_unref(snap);
+		return;
+	}
+	h->snap = snap;
+	h->refs = 1;
+	if (old != NULL) {
+		lb_state_inherit(h->lb, old->lb);
+		if (--old->refs == 0)
+			worker_hold_free(old);
+		else
+			LIST_INSERT_HEAD(&w->retired, old, entry);
+	}
+	w->hold = h;
+}
+
+struct snap_hold *
+worker_hold(struct worker *w)
+{
+	if (w->hold == NULL)
+		return NULL;
+	w->hold->refs++;
+	return w->hold;
+}
+
+void
+worker_release(struct worker *w, struct snap_hold *h)
+{
+	if (h == NULL || --h->refs > 0)
+		return;
+	if (h != w->hold)
+		LIST_REMOVE(h, entry);
+	worker_hold_free(h);
+}
+
+static void
 worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -71,6 +144,8 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (read(fd, &v, sizeof(v)) != sizeof(v))
 		return;
+	if (v & WORKER_CMD_SNAPSHOT)
+		worker_adopt(w);
 	if (v & WORKER_CMD_DRAIN)
 		worker_begin_drain(w);
 	if ((v & WORKER_CMD_STOP) && w->own_thread)
@@ -85,11 +160,16 @@ worker_new(struct proxy *px, int id, struct event_base *base)
 
 	w->px = px;
 	w->id = id;
+	/* Seeds the request-path generator; no secret depends on it. */
+	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) ||
+	    w->rng == 0)
+		w->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)id;
 	w->own_thread = base == NULL;
 	if (base == NULL && (base = event_base_new()) == NULL)
 		fatalx("cannot create an event base");
 	w->base = base;
 	TAILQ_INIT(&w->sessions);
+	LIST_INIT(&w->retired);
 	w->max_sessions =
 	    (unsigned int)(px->conf.max_connections / px->conf.threads);
 	if (w->max_sessions == 0)
@@ -173,6 +253,15 @@ worker_drain(struct worker *w)
 }
 
 void
+worker_snapshot_changed(struct worker *w)
+{
+	if (w->own_thread)
+		worker_send(w, WORKER_CMD_SNAPSHOT);
+	else
+		worker_adopt(w);
+}
+
+void
 worker_join(struct worker *w)
 {
 	if (!w->own_thread)
@@ -194,6 +283,8 @@ worker_free(struct worker *w)
 	for (i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
 	pool_clear(w);
+	if (w->hold != NULL)
+		worker_release(w, w->hold);
 	worker_alog_flush(w);
 	evbuffer_free(w->alog);
 	event_free(w->alog_timer);

@@ -309,7 +309,7 @@ test_rflag_name(void **state)
 {
 	static const char *const want[METRICS_RF_COUNT] = {"-", "UF", "UC",
 	    "UT", "DC", "UO", "NR", "URX", "FI", "DI", "RL", "UAEX", "DPE",
-	    "UPE"};
+	    "UPE", "UH"};
 	int i;
 
 	for (i = 0; i < METRICS_RF_COUNT; i++)

@@ -1,0 +1,97 @@
+/*
+ * weftctl: what its commands share. Each command is one function that
+ * parses its own options and returns the exit status.
+ */
+#ifndef WEFT_CTL_H
+#define WEFT_CTL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "config_doc.h"
+
+#define CTL_EXIT_OK    0
+#define CTL_EXIT_FAIL  1 /* bad configuration, not found, DB errors */
+#define CTL_EXIT_USAGE 2 /* bad command line */
+
+#define CTL_DEFAULT_DB "/var/lib/weft/policy.db"
+
+struct ctl_db;
+
+/* The global options: where the policy lives. */
+struct ctl {
+	const char *db_path; /* --db, WEFT_DB, or the default */
+	const char *server;  /* --server or WEFT_SERVER: not yet available */
+};
+
+int ctl_apply(struct ctl *ctl, int argc, char **argv);
+int ctl_get(struct ctl *ctl, int argc, char **argv);
+int ctl_delete(struct ctl *ctl, int argc, char **argv);
+
+/* Prints the usage of every command to f. */
+void ctl_usage(FILE *f);
+
+/* Prints "weftctl: MESSAGE" on stderr. */
+void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Bad command line: one line on stderr, exit status 2. */
+void ctl_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * Handles the options every command accepts (--db, --server) for
+ * getopt_long values CTL_OPT_DB and CTL_OPT_SERVER; returns 1 when ch
+ * was one of them.
+ */
+enum {
+	CTL_OPT_DB = 1000,
+	CTL_OPT_SERVER,
+	CTL_OPT_DRY_RUN,
+	CTL_OPT_IGNORE_NOT_FOUND,
+};
+int ctl_common_option(struct ctl *ctl, int ch, const char *arg);
+
+/*
+ * Opens the policy DB of the global options; prints why it cannot and
+ * returns NULL (the --server mode is not available in this version).
+ */
+struct ctl_db *ctl_open(struct ctl *ctl, int write);
+
+/*
+ * Reads the resources of files (each a path, or "-" for the standard
+ * input) into out, as config_document does with ns and flags. Errors go
+ * to errs; returns the number of errors.
+ */
+size_t ctl_input_load(char *const *files, size_t nfiles, const char *ns,
+    int flags, struct config_resources *out, struct config_errors *errs);
+
+/* Prints every error of errs on stderr, one line each. */
+void ctl_print_errors(const struct config_errors *errs);
+
+struct ctl_db_rows;
+struct config_stored;
+struct config_change;
+
+/*
+ * The stored DestinationRules and VirtualServices, as rows and as the
+ * array config_refs_check reads (pointing into rows; free(*out)).
+ */
+int ctl_snapshot(struct ctl_db *db, struct ctl_db_rows *rows,
+    struct config_stored **out, char **cause);
+
+/*
+ * Checks the subset references of the policy as the open transaction
+ * left it against before (a ctl_snapshot taken at its start), for the
+ * changes made; errors go to errs. Returns -1 with *cause on DB errors.
+ */
+int ctl_check_refs(struct ctl_db *db, const struct ctl_db_rows *before,
+    const struct config_stored *bs, const struct config_change *changes,
+    size_t nchanges, struct config_errors *errs, char **cause);
+
+/* "user@host" for resources.applied_by, allocated. */
+char *ctl_applied_by(void);
+
+/* "virtualservice.networking.istio.io", into a static buffer. */
+const char *ctl_kind_resource(enum config_kind kind);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * weftctl's policy DB access: every SQL statement weftctl runs. It
+ * stores resources as given and in the normalized tables the proxies
+ * load (sql/schema.sql), in explicit transactions.
+ */
+#ifndef WEFT_CTL_DB_H
+#define WEFT_CTL_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config_doc.h"
+
+struct ctl_db;
+
+/*
+ * Opens the policy DB at path, creating it (mode 0644, with the current
+ * schema) when it does not exist; the directory must. With write, or
+ * when the DB must be created or migrated, it is opened read-write in
+ * WAL mode and brought to the current schema; otherwise read-only.
+ * Returns NULL with *cause set on failure.
+ */
+struct ctl_db *ctl_db_open(const char *path, int write, char **cause);
+void ctl_db_close(struct ctl_db *db);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK (the last one cannot fail). */
+int ctl_db_begin(struct ctl_db *db, char **cause);
+int ctl_db_commit(struct ctl_db *db, char **cause);
+void ctl_db_rollback(struct ctl_db *db);
+
+/* The policy version (config_version.version). */
+int ctl_db_version(struct ctl_db *db, int64_t *version, char **cause);
+
+/*
+ * Bumps the policy version, once per transaction: later calls in the
+ * same transaction return the same new version.
+ */
+int ctl_db_bump(struct ctl_db *db, int64_t *version, char **cause);
+
+struct ctl_db_row {
+	enum config_kind kind;
+	char *namespace;
+	char *name;
+	char *api_version;
+	char *spec_text;
+	json_t *spec;
+	char *applied_by;
+	char *applied_at;
+	int64_t version;
+};
+
+struct ctl_db_rows {
+	struct ctl_db_row *v;
+	size_t n;
+};
+
+#define CTL_DB_KIND(k)   (1u << (k))
+#define CTL_DB_ALL_KINDS ((1u << CONFIG_NKINDS) - 1)
+
+/*
+ * Appends to out the stored resources of the kinds in mask (CTL_DB_KIND
+ * bits), of namespace ns and named name (each NULL for any), ordered by
+ * kind, namespace and name. Returns 0, or -1 with *cause set.
+ */
+int ctl_db_list(struct ctl_db *db, unsigned int mask, const char *ns,
+    const char *name, struct ctl_db_rows *out, char **cause);
+void ctl_db_rows_clear(struct ctl_db_rows *rows);
+
+/*
+ * Looks a resource up: returns 1 with *api_version and *spec (its JSON
+ * text) allocated for the caller, 0 when there is none, -1 with *cause
+ * set on error.
+ */
+int ctl_db_get(struct ctl_db *db, enum config_kind kind, const char *ns,
+    const char *name, char **api_version, char **spec, char **cause);
+
+/*
+ * Writes resource r (checked and normalized) at policy version version:
+ * its resources row, replacing any, and its normalized rows, after
+ * deleting those of the copy it replaces.
+ */
+int ctl_db_put(struct ctl_db *db, const struct config_resource *r,
+    const char *applied_by, int64_t version, char **cause);
+
+/*
+ * Deletes a resource and its normalized rows. Returns 1 when it was
+ * there, 0 when not, -1 with *cause set on error.
+ */
+int ctl_db_delete(struct ctl_db *db, enum config_kind kind, const char *ns,
+    const char *name, char **cause);
+
+#endif

@@ -1,0 +1,34 @@
+# src/ctl: weftctl, the user's command line for the mesh policy.
+#
+# The reading and checking of configuration documents is shared code in
+# src/lib (weft-server will use it too); it is built into libweft.a here.
+src_lib_libweft_a_SOURCES += \
+	src/lib/yaml_doc.c src/lib/yaml_doc.h \
+	src/lib/config_doc.c src/lib/config_doc.h \
+	src/lib/config_field.c src/lib/config_field.h \
+	src/lib/config_refs.c src/lib/config_refs.h \
+	src/lib/config_serviceentry.c src/lib/config_serviceentry.h \
+	src/lib/config_workloadentry.c src/lib/config_workloadentry.h \
+	src/lib/config_destinationrule.c src/lib/config_destinationrule.h \
+	src/lib/config_virtualservice.c src/lib/config_virtualservice.h
+src_lib_libweft_a_CFLAGS += $(JANSSON_CFLAGS) $(YAML_CFLAGS)
+
+bin_PROGRAMS += src/ctl/weftctl
+src_ctl_weftctl_SOURCES = \
+	src/ctl/weftctl.c src/ctl/ctl.h \
+	src/ctl/ctl_input.c \
+	src/ctl/ctl_apply.c \
+	src/ctl/ctl_get.c \
+	src/ctl/ctl_delete.c \
+	src/ctl/ctl_db.c src/ctl/ctl_db.h
+src_ctl_weftctl_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS) \
+	$(YAML_CFLAGS)
+src_ctl_weftctl_LDADD = src/lib/libweft.a $(SQLITE_LIBS) $(JANSSON_LIBS) \
+	$(YAML_LIBS) -lm
+
+dist_man_MANS += man/weftctl.8 man/weft-policy.5
+
+# Needs only the sqlite3 command line tool, not root.
+CTL_TESTS = tests/e2e/ctl_apply.sh
+EXTRA_DIST += $(CTL_TESTS)
+TESTS += $(CTL_TESTS)

@@ -1,0 +1,139 @@
+/*
+ * weftctl: the user's command line for the mesh policy. It applies,
+ * lists and deletes Istio-style configuration in a local policy DB
+ * (--db), or, in a later version, through weft-server (--server).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "ctl_db.h"
+#include "log.h"
+
+void
+ctl_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: weftctl [--db PATH | --server URL] COMMAND [ARGS...]\n"
+	    "       weftctl --help | --version\n"
+	    "\n"
+	    "Commands:\n"
+	    "  apply -f FILE|- [-f ...] [-n NS] [--dry-run]\n"
+	    "                      create or update the resources of YAML or "
+	    "JSON files\n"
+	    "  get KIND [NAME] [-n NS | -A] [-o table|yaml|json|name]\n"
+	    "                      list resources, or print them as applied\n"
+	    "  delete KIND NAME... [-n NS] [--ignore-not-found]\n"
+	    "  delete -f FILE|- [-f ...] [-n NS] [--ignore-not-found]\n"
+	    "                      delete resources\n"
+	    "\n"
+	    "KIND: virtualservice (vs), destinationrule (dr), serviceentry "
+	    "(se),\n"
+	    "workloadentry (we), or all (get only).\n"
+	    "\n"
+	    "  --db PATH     the local policy DB (default $WEFT_DB, else %s);\n"
+	    "                created with the current schema when missing\n"
+	    "  --server URL  weft-server (not available in this version)\n",
+	    CTL_DEFAULT_DB);
+}
+
+int
+ctl_common_option(struct ctl *ctl, int ch, const char *arg)
+{
+	switch (ch) {
+	case CTL_OPT_DB:
+		ctl->db_path = arg;
+		ctl->server = NULL;
+		return 1;
+	case CTL_OPT_SERVER:
+		ctl->server = arg;
+		return 1;
+	}
+	return 0;
+}
+
+struct ctl_db *
+ctl_open(struct ctl *ctl, int write)
+{
+	struct ctl_db *db;
+	char *cause = NULL;
+
+	if (ctl->server != NULL) {
+		ctl_warnx("--server %s: not available in this version (use "
+			  "--db PATH)",
+		    ctl->server);
+		return NULL;
+	}
+	db = ctl_db_open(ctl->db_path, write, &cause);
+	if (db == NULL) {
+		ctl_warnx("%s", cause);
+		free(cause);
+	}
+	return db;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct ctl *, int, char **);
+} ctl_commands[] = {
+    {"apply", ctl_apply},
+    {"get", ctl_get},
+    {"delete", ctl_delete},
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"db", required_argument, NULL, CTL_OPT_DB},
+	    {"server", required_argument, NULL, CTL_OPT_SERVER},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct ctl ctl;
+	const char *env;
+	size_t i;
+	int ch;
+
+	log_init("weftctl", LOG_LEVEL_WARN);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.db_path = CTL_DEFAULT_DB;
+	if ((env = getenv("WEFT_DB")) != NULL && *env != '\0')
+		ctl.db_path = env;
+	else if ((env = getenv("WEFT_SERVER")) != NULL && *env != '\0')
+		ctl.server = env;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		if (ctl_common_option(&ctl, ch, optarg))
+			continue;
+		switch (ch) {
+		case 'h':
+			ctl_usage(stdout);
+			return CTL_EXIT_OK;
+		case 'V':
+			printf("weftctl %s\n", PACKAGE_VERSION);
+			return CTL_EXIT_OK;
+		case ':':
+			ctl_usage_error("%s needs a value", argv[optind - 1]);
+		default:
+			ctl_usage_error(
+			    "unknown option %s (see weftctl --help)",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		ctl_usage_error("no command given (see weftctl --help)");
+	for (i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++) {
+		if (strcmp(argv[optind], ctl_commands[i].name) == 0)
+			return ctl_commands[i].fn(
+			    &ctl, argc - optind, argv + optind);
+	}
+	ctl_usage_error(
+	    "unknown command \"%s\" (see weftctl --help)", argv[optind]);
+}

@@ -1,0 +1,331 @@
+/*
+ * Mesh policy on an outbound HTTP request: which service and route it
+ * takes, which endpoint serves it, what faults are injected, and how its
+ * head is rewritten. Everything is read from the worker's current
+ * snapshot, which the exchange holds until it ends; nothing here queries
+ * the DB or allocates per request.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <strings.h>
+
+#include "lb.h"
+#include "proxy.h"
+#include "snapshot.h"
+
+/* xorshift64*: fast, and good enough for weights and percentages. */
+uint64_t
+worker_rand(struct worker *w)
+{
+	uint64_t x = w->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	w->rng = x;
+	return x * 2685821657736338717ULL;
+}
+
+static int
+route_port_of(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)a)->sin_port);
+	if (a->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+	return 0;
+}
+
+static void
+route_set_port(struct sockaddr_storage *a, int port)
+{
+	if (a->ss_family == AF_INET)
+		((struct sockaddr_in *)a)->sin_port = htons((uint16_t)port);
+	else if (a->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)a)->sin6_port = htons((uint16_t)port);
+}
+
+static int
+route_name_in(const char *name, size_t len, char *const *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (http1_name_eq(name, len, list[i]))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+route_name_set(
+    const char *name, size_t len, const struct snap_hdr *set, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (http1_name_eq(name, len, set[i].name))
+			return 1;
+	}
+	return 0;
+}
+
+/* True when one of the header operations replaces or removes h. */
+static int
+route_hdr_dropped(const struct http1_header *h, const struct snap_hdr_ops *a,
+    const struct snap_hdr_ops *b)
+{
+	return route_name_in(h->name, h->name_len, a->remove, a->nremove) ||
+	    route_name_set(h->name, h->name_len, a->set, a->nset) ||
+	    (b != NULL &&
+		(route_name_in(h->name, h->name_len, b->remove, b->nremove) ||
+		    route_name_set(h->name, h->name_len, b->set, b->nset)));
+}
+
+static void
+route_hdr_emit(struct evbuffer *out, const struct snap_hdr_ops *ops)
+{
+	size_t i;
+
+	if (ops == NULL)
+		return;
+	for (i = 0; i < ops->nset; i++)
+		evbuffer_add_printf(
+		    out, "%s: %s\r\n", ops->set[i].name, ops->set[i].value);
+	for (i = 0; i < ops->nadd; i++)
+		evbuffer_add_printf(
+		    out, "%s: %s\r\n", ops->add[i].name, ops->add[i].value);
+}
+
+void
+http_route_write_fields(struct evbuffer *out, const struct http1_msg *m,
+    const struct snap_hdr_ops *a, const struct snap_hdr_ops *b,
+    const char *authority)
+{
+	size_t i;
+
+	for (i = 0; i < m->nheaders; i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		if (http1_is_hop_by_hop(m, h))
+			continue;
+		if (a != NULL && route_hdr_dropped(h, a, b))
+			continue;
+		if (authority != NULL && h == m->host) {
+			evbuffer_add_printf(out, "Host: %s\r\n", authority);
+			continue;
+		}
+		evbuffer_add(out, h->name, h->name_len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, h->value, h->value_len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	route_hdr_emit(out, a);
+	route_hdr_emit(out, b);
+}
+
+/*
+ * The new request target for a uri rewrite: the prefix the route
+ * matched (prefix or exact uri match) is replaced; otherwise the whole
+ * path, keeping the query.
+ */
+static void
+route_rewrite_target(struct evbuffer *out, const struct snap_route *r,
+    const char *target, size_t len)
+{
+	const char *q = memchr(target, '?', len);
+	size_t plen = q != NULL ? (size_t)(q - target) : len, cut = plen, i;
+
+	for (i = 0; i < r->nmatches; i++) {
+		const struct snap_match *mt = &r->matches[i];
+
+		if (!mt->has_uri ||
+		    (mt->uri.kind != SNAP_STR_PREFIX &&
+			mt->uri.kind != SNAP_STR_EXACT))
+			continue;
+		if (mt->uri.len <= plen &&
+		    (mt->uri.ignore_case
+			    ? strncasecmp(target, mt->uri.value, mt->uri.len)
+			    : strncmp(target, mt->uri.value, mt->uri.len)) ==
+			0) {
+			cut = mt->uri.len;
+			break;
+		}
+	}
+	evbuffer_add(out, r->rewrite_uri, strlen(r->rewrite_uri));
+	evbuffer_add(out, target + cut, len - cut);
+}
+
+/* Writes the request head for the chosen route and destination. */
+static void
+route_write_head(struct session *s, const struct http1_msg *m,
+    const struct snap_route *r, const struct snap_dest *d)
+{
+	struct evbuffer *out = s->head_out;
+
+	evbuffer_add(out, m->method, m->method_len);
+	evbuffer_add(out, " ", 1);
+	if (r != NULL && r->rewrite_uri != NULL)
+		route_rewrite_target(out, r, m->target, m->target_len);
+	else
+		evbuffer_add(out, m->target, m->target_len);
+	evbuffer_add_printf(out, " HTTP/1.%d\r\n", m->version_minor);
+	http_route_write_fields(out, m, r != NULL ? &r->req_hdrs : NULL,
+	    d != NULL ? &d->req_hdrs : NULL,
+	    r != NULL ? r->rewrite_authority : NULL);
+	if (s->hx.upgrade)
+		evbuffer_add(out, "Connection: upgrade\r\n", 21);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static uint64_t
+route_now_ms(void)
+{
+	return now_ns() / 1000000;
+}
+
+int
+http_route(struct session *s, const struct http1_msg *m)
+{
+	struct worker *w = s->w;
+	struct http_exchange *hx = &s->hx;
+	const struct snap_service *svc = NULL;
+	const struct snap_vhost *vh;
+	const struct snap_route *r = NULL;
+	const struct snap_dest *d = NULL;
+	struct snap_cluster *c;
+	const struct snap_endpoint *ep;
+	struct http_req_view view;
+	struct lb_args la;
+	uint64_t hash;
+	int port;
+
+	if (s->direction != METRICS_OUTBOUND || w->hold == NULL)
+		return ROUTE_PASS;
+	memset(&view, 0, sizeof(view));
+	view.method = m->method;
+	view.method_len = m->method_len;
+	view.path = m->target;
+	view.path_len = m->target_len;
+	if (m->host != NULL) {
+		view.authority = m->host->value;
+		view.authority_len = m->host->value_len;
+	}
+	view.port = port = route_port_of(&s->target);
+	view.fields = m->headers;
+	view.nfields = m->nheaders;
+
+	vh = snapshot_lookup(w->hold->snap, view.authority, view.authority_len,
+	    &s->target, &svc);
+	if (vh == NULL && svc == NULL)
+		return ROUTE_PASS;
+	hx->hold = worker_hold(w);
+	if (vh != NULL) {
+		if ((r = route_match(vh, &view)) == NULL) {
+			hx->reply_status = 404;
+			hx->reply_body = "route not found";
+			hx->rflag = METRICS_RF_NR;
+			return ROUTE_REPLY;
+		}
+		snprintf(hx->route, sizeof(hx->route), "%s", r->name);
+		d = route_pick(r, worker_rand(w));
+		c = d != NULL ? d->cluster : NULL;
+	} else {
+		c = snapshot_default_cluster(w->hold->snap, svc, port);
+		if (c == NULL) {
+			/* A port the service does not declare: as if unknown. */
+			worker_release(w, hx->hold);
+			hx->hold = NULL;
+			return ROUTE_PASS;
+		}
+	}
+	if (c == NULL) {
+		hx->reply_status = 503;
+		hx->reply_body = "no healthy upstream";
+		hx->rflag = METRICS_RF_NR;
+		return ROUTE_REPLY;
+	}
+	snprintf(hx->service, sizeof(hx->service), "%s",
+	    c->service->nhosts > 0 ? c->service->hosts[0] : c->service->name);
+	hx->route_p = r;
+	hx->dest_p = d;
+	hx->cluster = c;
+
+	if (r != NULL && r->fault.abort_status != 0 &&
+	    snap_chance(r->fault.abort_ppm, worker_rand(w))) {
+		hx->reply_status = r->fault.abort_status;
+		hx->reply_body = "fault filter abort";
+		hx->rflag = METRICS_RF_FI;
+		return ROUTE_REPLY;
+	}
+
+	memset(&la, 0, sizeof(la));
+	la.r64 = worker_rand(w);
+	la.locality =
+	    *w->px->conf.locality != '\0' ? w->px->conf.locality : NULL;
+	la.now_ms = route_now_ms();
+	if (c->policy.lb == SNAP_LB_HASH_HEADER && c->policy.hash_header) {
+		const struct http1_header *h =
+		    http1_find(m, c->policy.hash_header);
+
+		if (h != NULL) {
+			hash = lb_hash(h->value, h->value_len);
+			la.hash = &hash;
+		}
+	}
+	if ((ep = lb_pick(w->hold->lb, c, &la)) == NULL) {
+		hx->reply_status = 503;
+		hx->reply_body = "no healthy upstream";
+		hx->rflag = METRICS_RF_UH;
+		return ROUTE_REPLY;
+	}
+	hx->endpoint = ep;
+	memcpy(&hx->target, &ep->addr, ep->addrlen);
+	hx->target_len = ep->addrlen;
+	if (route_port_of(&hx->target) == 0)
+		route_set_port(&hx->target, c->port);
+	lb_start(w->hold->lb, c, ep);
+	hx->lb_started = 1;
+
+	route_write_head(s, m, r, d);
+	if (r != NULL && r->fault.delay_ms > 0 &&
+	    snap_chance(r->fault.delay_ppm, worker_rand(w))) {
+		hx->delay_ms = r->fault.delay_ms;
+		hx->rflag = METRICS_RF_DI;
+	}
+	if (r != NULL && r->timeout_ms > 0)
+		hx->timeout_ms = r->timeout_ms;
+	return ROUTE_FORWARD;
+}
+
+void
+http_route_report(struct session *s, int status)
+{
+	struct http_exchange *hx = &s->hx;
+
+	if (hx->endpoint == NULL || hx->hold == NULL)
+		return;
+	lb_report(
+	    hx->hold->lb, hx->cluster, hx->endpoint, status, route_now_ms());
+}
+
+void
+http_route_end(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+
+	if (hx->lb_started)
+		lb_done(hx->hold->lb, hx->cluster, hx->endpoint);
+	hx->lb_started = 0;
+	worker_release(s->w, hx->hold);
+	hx->hold = NULL;
+	hx->endpoint = NULL;
+	hx->cluster = NULL;
+	hx->route_p = NULL;
+	hx->dest_p = NULL;
+}
