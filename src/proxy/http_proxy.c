@@ -22,6 +22,8 @@ static void http_up_error_cb(struct conn *, void *);
 static int http_pump(struct session *);
 static int http_resp_pump(struct session *);
 static int http_dispatch(struct session *);
+static int http_retry(struct session *);
+static void http_copy_buffer(struct evbuffer *, struct evbuffer *);
 static void http_route_timeout_cb(evutil_socket_t, short, void *);
 
 static const char *
@@ -313,6 +315,7 @@ http_up_failed(struct session *s, int rflag)
 	struct http_exchange *hx = &s->hx;
 	struct upstream *up = s->up;
 	char dst[64];
+	int fail;
 
 	if (hx->resp_state != RESP_HEAD || hx->resp_bytes > 0) {
 		session_close(s);
@@ -332,14 +335,22 @@ http_up_failed(struct session *s, int rflag)
 			s->up->requests = 1;
 			conn_set_cbs(&s->up->c, http_up_read_cb,
 			    http_up_write_cb, http_up_error_cb, s->up);
-			evbuffer_add_buffer(s->up->c.out, hx->retry_head);
+			http_copy_buffer(s->up->c.out, hx->retry_head);
 			session_timer(s, SESSION_T_CONNECT,
 			    s->w->px->conf.connect_timeout_ms);
 			return 0;
 		}
 	}
-	http_route_report(
-	    s, rflag == METRICS_RF_UF ? LB_FAIL_CONNECT : LB_FAIL_RESET);
+	fail = rflag == METRICS_RF_UF ? LB_FAIL_CONNECT : LB_FAIL_RESET;
+	http_route_report(s, fail);
+	switch (http_route_should_retry(s, fail)) {
+	case 1:
+		return http_retry(s);
+	case 2:
+		rflag = METRICS_RF_URX;
+		break;
+	}
+	up = s->up;
 	if (up != NULL) {
 		upstream_free(up);
 		s->up = NULL;
@@ -349,7 +360,7 @@ http_up_failed(struct session *s, int rflag)
 	    rflag == METRICS_RF_UF ? "connection failure"
 				   : "connection termination");
 	return http_local_reply(s, 503,
-	    rflag == METRICS_RF_UF
+	    fail == LB_FAIL_CONNECT
 		? "upstream connect error or disconnect/reset before headers. "
 		  "reset reason: connection failure"
 		: "upstream connect error or disconnect/reset before headers. "
@@ -518,8 +529,9 @@ http_request_head(struct session *s)
 	hx->target_len = s->target_len;
 
 	/* m points into the head: read all of it before the head moves. */
-	hx->retryable = m->framing == HTTP1_BODY_NONE &&
-	    http1_method_idempotent(m->method, m->method_len);
+	hx->bodyless = m->framing == HTTP1_BODY_NONE && !hx->upgrade;
+	hx->retryable =
+	    hx->bodyless && http1_method_idempotent(m->method, m->method_len);
 	switch (http_route(s, m)) {
 	case ROUTE_REPLY:
 		evbuffer_drain(in, head_len);
@@ -556,6 +568,71 @@ http_request_head(struct session *s)
 }
 
 /*
+ * Appends a copy of src to dst, leaving src as it is. (A request head is
+ * small; evbuffer_add_buffer_reference() cannot reference a reference,
+ * which a second retry would need.)
+ */
+static void
+http_copy_buffer(struct evbuffer *dst, struct evbuffer *src)
+{
+	size_t len = evbuffer_get_length(src);
+	const unsigned char *p = evbuffer_pullup(src, -1);
+
+	if (p != NULL && len > 0)
+		evbuffer_add(dst, p, len);
+}
+
+/* The timer of an attempt once connected: perTryTimeout, or idleness. */
+static void
+http_attempt_timer(struct session *s)
+{
+	const struct snap_route *r = s->hx.route_p;
+
+	if (r != NULL && r->retries.per_try_ms > 0)
+		session_timer(s, SESSION_T_PERTRY, r->retries.per_try_ms);
+	else
+		session_timer(
+		    s, SESSION_T_STREAM, s->w->px->conf.idle_timeout_ms);
+}
+
+/*
+ * Starts the next attempt of a request the route retries: another
+ * endpoint, the same head, after a jittered backoff.
+ */
+static int
+http_retry(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+	int ms;
+
+	if (s->up != NULL) {
+		upstream_free(s->up);
+		s->up = NULL;
+	}
+	hx->attempt++;
+	if (http_route_repick(s) == -1)
+		return http_local_reply(
+		    s, 503, "no healthy upstream", METRICS_RF_UH, 0);
+	if (log_getlevel() >= LOG_LEVEL_DEBUG) {
+		char dst[64];
+
+		netaddr_str(&hx->target, dst, sizeof(dst));
+		log_debug("retry %d of %s %s to %s", hx->attempt,
+		    hx->method_str, hx->path, dst);
+	}
+	evbuffer_drain(s->head_out, evbuffer_get_length(s->head_out));
+	http_copy_buffer(s->head_out, hx->retry_head);
+	hx->resp_head_scan = 0;
+	hx->resp_bytes = 0;
+	hx->status = 0;
+	if ((ms = http_route_backoff_ms(s)) > 0) {
+		session_timer(s, SESSION_T_BACKOFF, ms);
+		return -1;
+	}
+	return http_dispatch(s);
+}
+
+/*
  * Sends the request head built in s->head_out to hx->target, on a pooled
  * connection when there is one, and starts streaming the body.
  */
@@ -579,17 +656,23 @@ http_dispatch(struct session *s)
 	s->up = up;
 	conn_set_cbs(
 	    &up->c, http_up_read_cb, http_up_write_cb, http_up_error_cb, up);
-	/* Kept for one more try should a reused connection turn out closed. */
-	if (hx->retryable && up->requests > 1 &&
+	/*
+	 * Kept for another try: should a reused connection turn out closed,
+	 * or the route retry the request.
+	 */
+	if (hx->retry_head == NULL &&
+	    ((hx->retryable && up->requests > 1) ||
+		(hx->bodyless && hx->route_p != NULL &&
+		    hx->route_p->retries.attempts > 0)) &&
 	    (hx->retry_head = evbuffer_new()) != NULL)
-		evbuffer_add_buffer_reference(hx->retry_head, s->head_out);
+		http_copy_buffer(hx->retry_head, s->head_out);
 	evbuffer_add_buffer(up->c.out, s->head_out);
 
 	if (up->c.connecting)
 		session_timer(
 		    s, SESSION_T_CONNECT, w->px->conf.connect_timeout_ms);
 	else
-		session_timer(s, SESSION_T_STREAM, w->px->conf.idle_timeout_ms);
+		http_attempt_timer(s);
 	s->last_active = worker_now(w);
 	return http_req_body(s);
 }
@@ -695,6 +778,30 @@ http_timeout(struct session *s, int kind)
 	case SESSION_T_DELAY:
 		hx->req_state = REQ_BODY;
 		http_dispatch(s);
+		return;
+	case SESSION_T_BACKOFF:
+		http_dispatch(s);
+		return;
+	case SESSION_T_PERTRY:
+		http_route_report(s, LB_FAIL_TIMEOUT);
+		switch (http_route_should_retry(s, LB_FAIL_TIMEOUT)) {
+		case 1:
+			http_retry(s);
+			return;
+		case 2:
+			hx->rflag = METRICS_RF_URX;
+			break;
+		default:
+			hx->rflag = METRICS_RF_UT;
+			break;
+		}
+		if (s->up != NULL) {
+			upstream_free(s->up);
+			s->up = NULL;
+		}
+		hx->upstream_close = 1;
+		http_local_reply(s, 504, "upstream request timeout", hx->rflag,
+		    hx->req_state != REQ_DONE);
 		return;
 	case SESSION_T_STREAM:
 		quiet = worker_now(s->w) - s->last_active;
@@ -835,6 +942,16 @@ http_response_head(struct session *s)
 	else if (hx->req_minor == 0)
 		conn_hdr = "keep-alive";
 	http_route_report(s, m->status);
+	switch (http_route_should_retry(s, m->status)) {
+	case 1:
+		/* Nothing of this response reached the client: try again. */
+		return http_retry(s);
+	case 2:
+		hx->rflag = METRICS_RF_URX;
+		break;
+	}
+	if (s->timer_kind == SESSION_T_PERTRY)
+		session_timer(s, SESSION_T_STREAM, w->px->conf.idle_timeout_ms);
 	if (hx->route_p != NULL || hx->dest_p != NULL) {
 		resp_a = hx->route_p != NULL ? &hx->route_p->resp_hdrs : NULL;
 		resp_b = hx->dest_p != NULL ? &hx->dest_p->resp_hdrs : NULL;
@@ -933,8 +1050,7 @@ http_up_write_cb(struct conn *c, void *arg)
 	struct session *s = ((struct upstream *)arg)->s;
 
 	if (s->timer_kind == SESSION_T_CONNECT)
-		session_timer(
-		    s, SESSION_T_STREAM, s->w->px->conf.idle_timeout_ms);
+		http_attempt_timer(s);
 	if (s->client_paused && s->hx.req_state == REQ_BODY) {
 		s->client_paused = 0;
 		conn_read_enable(&s->client);

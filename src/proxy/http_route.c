@@ -314,10 +314,134 @@ http_route_report(struct session *s, int status)
 	    hx->hold->lb, hx->cluster, hx->endpoint, status, route_now_ms());
 }
 
+/* Envoy's default retry budget: 20% of active requests, at least 3. */
+static int
+route_budget_ok(struct worker *w)
+{
+	unsigned int cap = w->nsessions / 5;
+
+	return w->retries_active < (cap > 3 ? cap : 3);
+}
+
+int
+http_route_should_retry(struct session *s, int status)
+{
+	struct http_exchange *hx = &s->hx;
+	const struct snap_route *r = hx->route_p;
+	unsigned int on;
+	size_t i;
+	int match = 0;
+
+	if (r == NULL || r->retries.attempts <= 0 || !hx->bodyless)
+		return 0;
+	on = r->retries.retry_on;
+	switch (status) {
+	case LB_FAIL_CONNECT:
+		match = (on &
+			    (SNAP_RETRY_CONNECT_FAILURE | SNAP_RETRY_5XX |
+				SNAP_RETRY_GATEWAY_ERROR |
+				SNAP_RETRY_REFUSED_STREAM)) != 0;
+		break;
+	case LB_FAIL_RESET:
+		match = (on & (SNAP_RETRY_RESET | SNAP_RETRY_5XX)) != 0;
+		break;
+	case LB_FAIL_TIMEOUT:
+		match = (on &
+			    (SNAP_RETRY_5XX | SNAP_RETRY_GATEWAY_ERROR |
+				SNAP_RETRY_RESET)) != 0;
+		break;
+	default:
+		if ((on & SNAP_RETRY_5XX) && status >= 500)
+			match = 1;
+		if ((on & SNAP_RETRY_GATEWAY_ERROR) && status >= 502 &&
+		    status <= 504)
+			match = 1;
+		for (i = 0; i < r->retries.ncodes; i++) {
+			if (r->retries.codes[i] == status)
+				match = 1;
+		}
+		break;
+	}
+	if (!match)
+		return 0;
+	if (hx->attempt >= r->retries.attempts ||
+	    (!hx->retrying && !route_budget_ok(s->w)))
+		return 2;
+	return 1;
+}
+
+int
+http_route_repick(struct session *s)
+{
+	struct worker *w = s->w;
+	struct http_exchange *hx = &s->hx;
+	const struct snap_endpoint *ep;
+	struct lb_args la;
+	size_t i, k;
+
+	if (hx->cluster == NULL)
+		return -1;
+	if (!hx->retrying) {
+		hx->retrying = 1;
+		w->retries_active++;
+	}
+	if (hx->lb_started)
+		lb_done(hx->hold->lb, hx->cluster, hx->endpoint);
+	hx->lb_started = 0;
+	memset(&la, 0, sizeof(la));
+	la.r64 = worker_rand(w);
+	if (*w->px->conf.locality != '\0')
+		la.locality = w->px->conf.locality;
+	la.avoid = hx->endpoint;
+	la.now_ms = route_now_ms();
+	if (hx->ntried < sizeof(hx->tried) / sizeof(hx->tried[0]))
+		hx->tried[hx->ntried++] = hx->endpoint;
+	/*
+	 * Envoy's previous_hosts predicate, as Istio sets it: up to five
+	 * picks to find an endpoint no attempt has used yet.
+	 */
+	for (i = 0; i < 5; i++) {
+		if ((ep = lb_pick(hx->hold->lb, hx->cluster, &la)) == NULL)
+			return -1;
+		for (k = 0; k < hx->ntried && hx->tried[k] != ep; k++)
+			;
+		if (k == hx->ntried)
+			break;
+		la.r64 = worker_rand(w);
+	}
+	hx->endpoint = ep;
+	memcpy(&hx->target, &ep->addr, ep->addrlen);
+	hx->target_len = ep->addrlen;
+	lb_start(hx->hold->lb, hx->cluster, ep);
+	hx->lb_started = 1;
+	return 0;
+}
+
+int
+http_route_backoff_ms(struct session *s)
+{
+	const struct snap_route *r = s->hx.route_p;
+	int base = 25, shift = s->hx.attempt < 4 ? s->hx.attempt : 4;
+	uint64_t cap;
+
+	if (r != NULL && r->retries.backoff_ms > 0)
+		base = r->retries.backoff_ms;
+	cap = (uint64_t)base << shift;
+	if (cap > (uint64_t)base * 10)
+		cap = (uint64_t)base * 10;
+	/* Full jitter: anywhere up to the exponential interval. */
+	return (int)(worker_rand(s->w) % (cap + 1));
+}
+
 void
 http_route_end(struct session *s)
 {
 	struct http_exchange *hx = &s->hx;
+
+	if (hx->retrying) {
+		s->w->retries_active--;
+		hx->retrying = 0;
+	}
 
 	if (hx->lb_started)
 		lb_done(hx->hold->lb, hx->cluster, hx->endpoint);

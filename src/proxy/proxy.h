@@ -150,7 +150,12 @@ struct http_exchange {
 	unsigned int upstream_close : 1; /* do not pool the upstream */
 	unsigned int resp_started : 1;   /* response bytes reached the client */
 	unsigned int retried : 1;
-	unsigned int retryable : 1;     /* idempotent and bodyless */
+	unsigned int retryable : 1;           /* idempotent and bodyless */
+	unsigned int bodyless : 1;            /* can be sent again as is */
+	unsigned int retrying : 1;            /* counted in the retry budget */
+	int attempt;                          /* route retries made so far */
+	const struct snap_endpoint *tried[4]; /* endpoints of past attempts */
+	size_t ntried;
 	struct sockaddr_storage target; /* where this request goes */
 	socklen_t target_len;
 	char method_str[16];
@@ -216,6 +221,7 @@ struct worker {
 	unsigned int max_sessions;
 	int draining;
 	uint64_t rng;                  /* worker_rand() state */
+	unsigned int retries_active;   /* exchanges retrying: the budget */
 	struct snap_hold *hold;        /* the current policy */
 	struct snap_hold_list retired; /* older ones still in use */
 	time_t last_unredirected_log;
@@ -307,7 +313,9 @@ enum {
 	SESSION_T_CONNECT, /* upstream connect */
 	SESSION_T_STREAM,  /* waiting for or streaming a response */
 	SESSION_T_LINGER,
-	SESSION_T_DELAY, /* fault injection delay */
+	SESSION_T_DELAY,   /* fault injection delay */
+	SESSION_T_PERTRY,  /* retries.perTryTimeout of one attempt */
+	SESSION_T_BACKOFF, /* the pause before a retry */
 };
 
 /* tcp_relay.c */
@@ -338,6 +346,20 @@ enum {
 int http_route(struct session *s, const struct http1_msg *m);
 /* Tells the load balancer how the request went (status or LB_FAIL_*). */
 void http_route_report(struct session *s, int status);
+/*
+ * After an attempt ended with status (an HTTP status or LB_FAIL_*):
+ * 1 when the route retries it and the retry budget has room, 2 when it
+ * would but the attempts or the budget are spent (flag URX), 0 when the
+ * outcome is not retried.
+ */
+int http_route_should_retry(struct session *s, int status);
+/*
+ * Chooses the endpoint of the next attempt, another one than the last
+ * when there is one. Returns 0, or -1 when none is available.
+ */
+int http_route_repick(struct session *s);
+/* The pause before retry number hx->attempt, jittered, in ms. */
+int http_route_backoff_ms(struct session *s);
 /* Releases what the exchange held of the policy. */
 void http_route_end(struct session *s);
 /*
