@@ -189,6 +189,27 @@ route_now_ms(void)
 	return now_ns() / 1000000;
 }
 
+/*
+ * Envoy's circuit breakers as Istio sets them, for HTTP/1.1 where each
+ * request in flight has a connection of its own: http2MaxRequests caps
+ * requests in flight; maxConnections caps connections, and requests
+ * beyond it may wait (http1MaxPendingRequests, Envoy's default 1024).
+ */
+static int
+route_overflow(struct worker *w, const struct snap_cluster *c)
+{
+	const struct snap_policy *p = &c->policy;
+	unsigned int n = lb_cluster_inflight(w->hold->lb, c);
+
+	if (p->max_requests > 0 && n >= (unsigned int)p->max_requests)
+		return 1;
+	if (p->max_connections > 0 &&
+	    n >= (unsigned int)p->max_connections +
+		    (unsigned int)(p->max_pending > 0 ? p->max_pending : 1024))
+		return 1;
+	return 0;
+}
+
 int
 http_route(struct session *s, const struct http1_msg *m)
 {
@@ -261,6 +282,19 @@ http_route(struct session *s, const struct http1_msg *m)
 		hx->reply_status = r->fault.abort_status;
 		hx->reply_body = "fault filter abort";
 		hx->rflag = METRICS_RF_FI;
+		return ROUTE_REPLY;
+	}
+
+	/*
+	 * Circuit breaking (connectionPool): at the limit of requests in
+	 * flight the request is refused at once, as Envoy's overflow. The
+	 * limit holds per worker thread.
+	 */
+	if (route_overflow(w, c)) {
+		hx->reply_status = 503;
+		hx->reply_body = "upstream connect error or disconnect/reset "
+				 "before headers. reset reason: overflow";
+		hx->rflag = METRICS_RF_UO;
 		return ROUTE_REPLY;
 	}
 

@@ -37,6 +37,7 @@ struct lb_cl {
 	unsigned int tier_gen;
 	int one_tier; /* every endpoint in the same tier */
 	int equal_weights;
+	uint32_t inflight; /* requests in flight to the whole cluster */
 };
 
 struct lb_state {
@@ -312,8 +313,10 @@ lb_start(struct lb_state *st, const struct snap_cluster *c,
 	struct lb_cl *cl = lb_cl(st, c);
 	ssize_t i;
 
-	if (cl != NULL && (i = lb_index(c, ep)) != -1)
+	if (cl != NULL && (i = lb_index(c, ep)) != -1) {
 		cl->eps[i].inflight++;
+		cl->inflight++;
+	}
 }
 
 void
@@ -324,8 +327,18 @@ lb_done(struct lb_state *st, const struct snap_cluster *c,
 	ssize_t i;
 
 	if (cl != NULL && (i = lb_index(c, ep)) != -1 &&
-	    cl->eps[i].inflight > 0)
+	    cl->eps[i].inflight > 0) {
 		cl->eps[i].inflight--;
+		cl->inflight--;
+	}
+}
+
+unsigned int
+lb_cluster_inflight(const struct lb_state *st, const struct snap_cluster *c)
+{
+	struct lb_cl *cl = lb_cl(st, c);
+
+	return cl != NULL ? cl->inflight : 0;
 }
 
 unsigned int

@@ -108,6 +108,13 @@ void lb_report(struct lb_state *st, const struct snap_cluster *c,
 int lb_ejected(struct lb_state *st, const struct snap_cluster *c,
     const struct snap_endpoint *ep, uint64_t now_ms);
 
+/*
+ * Requests in flight to the whole cluster c on this worker: what the
+ * connection pool limits (http2MaxRequests) are checked against.
+ */
+unsigned int lb_cluster_inflight(
+    const struct lb_state *st, const struct snap_cluster *c);
+
 /* Requests in flight to ep in c (admin, tests). */
 unsigned int lb_inflight(const struct lb_state *st,
     const struct snap_cluster *c, const struct snap_endpoint *ep);

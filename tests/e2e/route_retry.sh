@@ -92,6 +92,23 @@ spec:
     retries: {attempts: 3, perTryTimeout: 300ms, retryOn: "5xx,reset,connect-failure"}
     timeout: 5s
     route: [{destination: {host: flaky.default.svc.cluster.local, subset: good-or-fail}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: breaker}
+spec:
+  hosts: [breaker.default.svc.cluster.local]
+  addresses: [240.240.0.21]
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  workloadSelector: {labels: {role: slow}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: breaker}
+spec:
+  host: breaker.default.svc.cluster.local
+  trafficPolicy: {connectionPool: {http: {http2MaxRequests: 1}}}
 YAML
 "$WEFTCTL" --db "$T/cli.db" apply -f "$T/mesh.yaml" >"$T/apply.log" 2>&1
 eventually "the client sidecar loads the policy" \
@@ -114,5 +131,18 @@ expect_eq "exhausted retries return the last upstream response" 503 "$code"
 expect_eq "one try and two retries reached the endpoint" 3 "$(wc -l <"$T/fail.hits")"
 expect_eq "exhaustion counted with flag URX" 1 \
     "$(metric "$CLI" weft_requests_total route=exhausted response_code=503 response_flags=URX)"
+
+# Circuit breaking: one request in flight at most; the next overflows.
+in_ns "$CLI" curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
+    http://240.240.0.21:9080/first >"$T/first" &
+first=$!
+sleep 0.5
+code=$(in_ns "$CLI" curl -s --max-time 5 -o "$T/b" -w '%{http_code}' http://240.240.0.21:9080/second)
+expect_eq "a request beyond http2MaxRequests is refused" 503 "$code"
+check "with Envoy's overflow reason" grep -q 'reset reason: overflow' "$T/b"
+wait "$first" || true
+expect_eq "the request in flight completes" 200 "$(cat "$T/first")"
+expect_eq "overflow counted with flag UO" 1 \
+    "$(metric "$CLI" weft_requests_total response_code=503 response_flags=UO)"
 
 e2e_done
