@@ -18,6 +18,8 @@
 #include "proxy.h"
 #include "snapshot.h"
 
+static uint64_t route_now_ms(void);
+
 /* xorshift64*: fast, and good enough for weights and percentages. */
 uint64_t
 worker_rand(struct worker *w)
@@ -183,6 +185,58 @@ route_write_head(struct session *s, const struct http1_msg *m,
 	evbuffer_add(out, "\r\n", 2);
 }
 
+/*
+ * Sends a copy of a bodyless request to the route's mirror cluster, with
+ * "-shadow" appended to the host, as Envoy does. (A request with a body
+ * is not mirrored: its body streams to the primary only.)
+ */
+static void
+route_mirror(
+    struct session *s, const struct http1_msg *m, const struct snap_route *r)
+{
+	struct worker *w = s->w;
+	const struct snap_endpoint *ep;
+	struct sockaddr_storage addr;
+	struct evbuffer *head;
+	struct lb_args la;
+	char host[METRICS_LABEL_MAX * 2];
+	const char *h = "", *colon;
+	size_t hlen = 0;
+
+	if (m->framing != HTTP1_BODY_NONE || s->hx.upgrade)
+		return;
+	memset(&la, 0, sizeof(la));
+	la.r64 = worker_rand(w);
+	la.now_ms = route_now_ms();
+	if ((ep = lb_pick(w->hold->lb, r->mirror.cluster, &la)) == NULL)
+		return;
+	if (m->host != NULL) {
+		h = m->host->value;
+		hlen = m->host->value_len;
+	}
+	/* host-shadow:port; an IPv6 literal keeps its brackets. */
+	colon = memrchr(h, ':', hlen);
+	if (colon != NULL && memchr(colon, ']', hlen - (size_t)(colon - h)))
+		colon = NULL;
+	if (colon != NULL)
+		snprintf(host, sizeof(host), "%.*s-shadow%.*s",
+		    (int)(colon - h), h, (int)(hlen - (size_t)(colon - h)),
+		    colon);
+	else
+		snprintf(host, sizeof(host), "%.*s-shadow", (int)hlen, h);
+	if ((head = evbuffer_new()) == NULL)
+		return;
+	evbuffer_add(head, m->method, m->method_len);
+	evbuffer_add(head, " ", 1);
+	evbuffer_add(head, m->target, m->target_len);
+	evbuffer_add(head, " HTTP/1.1\r\n", 11);
+	http_route_write_fields(head, m, &r->req_hdrs, NULL, host);
+	evbuffer_add(head, "Connection: close\r\n\r\n", 21);
+	memcpy(&addr, &ep->addr, ep->addrlen);
+	mirror_send(w, &addr, ep->addrlen, head);
+	evbuffer_free(head);
+}
+
 static uint64_t
 route_now_ms(void)
 {
@@ -327,6 +381,9 @@ http_route(struct session *s, const struct http1_msg *m)
 	hx->lb_started = 1;
 
 	route_write_head(s, m, r, d);
+	if (r != NULL && r->mirror.cluster != NULL &&
+	    snap_chance(r->mirror.ppm, worker_rand(w)))
+		route_mirror(s, m, r);
 	if (r != NULL && r->fault.delay_ms > 0 &&
 	    snap_chance(r->fault.delay_ppm, worker_rand(w))) {
 		hx->delay_ms = r->fault.delay_ms;

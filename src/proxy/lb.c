@@ -237,8 +237,14 @@ lb_eject(struct lb_cl *cl, size_t i, uint64_t now)
 			lb_readmit(cl, &cl->eps[j], now);
 	}
 	if (100 * ((uint64_t)cl->nejected + 1) >
-	    (uint64_t)p->outlier_max_ejection_pct * cl->c->nendpoints)
+	    (uint64_t)p->outlier_max_ejection_pct * cl->c->nendpoints) {
+		/*
+		 * Refused by maxEjectionPercent: the count starts again, as
+		 * Envoy's does, so a later threshold can still eject.
+		 */
+		x->c5xx = x->cgw = 0;
 		return;
+	}
 	if (x->readmitted != 0 && p->outlier_interval_ms > 0) {
 		dec = (now - x->readmitted) / (uint64_t)p->outlier_interval_ms;
 		x->backoff = dec >= x->backoff ? 0 : x->backoff - (uint32_t)dec;

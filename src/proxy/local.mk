@@ -12,6 +12,7 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/tcp_relay.c \
 	src/proxy/http_proxy.c \
 	src/proxy/http_route.c \
+	src/proxy/mirror.c \
 	src/proxy/upstream.c \
 	src/proxy/access_log.c \
 	src/proxy/admin.c \

@@ -80,6 +80,8 @@ struct snap_hold {
 	LIST_ENTRY(snap_hold) entry;
 };
 LIST_HEAD(snap_hold_list, snap_hold);
+struct mirror;
+LIST_HEAD(mirror_list, mirror);
 
 struct listener {
 	struct worker *w;
@@ -224,6 +226,7 @@ struct worker {
 	unsigned int retries_active;   /* exchanges retrying: the budget */
 	struct snap_hold *hold;        /* the current policy */
 	struct snap_hold_list retired; /* older ones still in use */
+	struct mirror_list mirrors;    /* mirrored requests in flight */
 	time_t last_unredirected_log;
 	int notify_fd; /* eventfd: the main thread asks for a drain */
 	struct event *notify_ev;
@@ -370,6 +373,16 @@ void http_route_end(struct session *s);
 void http_route_write_fields(struct evbuffer *out, const struct http1_msg *m,
     const struct snap_hdr_ops *a, const struct snap_hdr_ops *b,
     const char *authority);
+/* mirror.c */
+/*
+ * Sends the request head (taken, drained) to addr and discards the
+ * answer: traffic mirroring, fire and forget.
+ */
+void mirror_send(struct worker *w, const struct sockaddr_storage *addr,
+    socklen_t len, struct evbuffer *head);
+/* Ends every mirrored request of w (shutdown). */
+void mirror_free_all(struct worker *w);
+
 /* A random number from the worker's generator. */
 uint64_t worker_rand(struct worker *w);
 

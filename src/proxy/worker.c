@@ -170,6 +170,7 @@ worker_new(struct proxy *px, int id, struct event_base *base)
 	w->base = base;
 	TAILQ_INIT(&w->sessions);
 	LIST_INIT(&w->retired);
+	LIST_INIT(&w->mirrors);
 	w->max_sessions =
 	    (unsigned int)(px->conf.max_connections / px->conf.threads);
 	if (w->max_sessions == 0)
@@ -282,6 +283,7 @@ worker_free(struct worker *w)
 		session_close(s);
 	for (i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
+	mirror_free_all(w);
 	pool_clear(w);
 	if (w->hold != NULL)
 		worker_release(w, w->hold);

@@ -8,7 +8,11 @@ PROXY_E2E_TESTS = \
 	tests/e2e/proxy_limits.sh \
 	tests/e2e/proxy_policy_db.sh \
 	tests/e2e/route_basic.sh \
-	tests/e2e/route_retry.sh
+	tests/e2e/route_retry.sh \
+	tests/e2e/route_lb.sh \
+	tests/e2e/route_outlier.sh \
+	tests/e2e/route_locality.sh \
+	tests/e2e/route_reload.sh
 EXTRA_DIST += tests/e2e/lib.sh $(PROXY_E2E_TESTS)
 if E2E
 TESTS += $(PROXY_E2E_TESTS)

@@ -11,7 +11,8 @@ WEFTCTL="$WEFT_BUILDDIR/src/ctl/weftctl"
 
 for v in 1 2; do
 	mesh_pod "reviews-v$v" "198.18.7.1$v"
-	bg "$POD" "app-v$v" "$WEFT_TESTD" --listen 0.0.0.0:9080 --name "reviews-v$v"
+	bg "$POD" "app-v$v" "$WEFT_TESTD" --listen 0.0.0.0:9080 --name "reviews-v$v" \
+	    --log "$T/app-v$v.jsonl"
 	wait_listen "$POD" 9080
 done
 mesh_pod cli 198.18.7.1
@@ -70,6 +71,11 @@ spec:
     match: [{uri: {prefix: /delayed}}]
     fault: {delay: {fixedDelay: 400ms, percentage: {value: 100}}}
     route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1}}]
+  - name: mirrored
+    match: [{uri: {prefix: /mirrored}}]
+    route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1}}]
+    mirror: {host: reviews.default.svc.cluster.local, subset: v2}
+    mirrorPercentage: {value: 100}
   - name: nowhere
     match: [{uri: {prefix: /nowhere}}]
     route: [{destination: {host: reviews.default.svc.cluster.local, subset: v9}}]
@@ -132,6 +138,15 @@ code=$(in_ns "$CLI" curl -s --max-time 5 -o "$T/b" -w '%{http_code} %{time_total
 expect_eq "route timeout answers 504" 504 "${code%% *}"
 check "after about 0.5 s (${code#* } s)" awk -v t="${code#* }" 'BEGIN { exit !(t >= 0.45 && t < 2) }'
 check "504 body as Envoy's" grep -q '^upstream request timeout$' "$T/b"
+
+# Mirroring: v1 answers, v2 gets a copy with the -shadow host.
+out=$(in_ns "$CLI" curl -s --max-time 5 -D "$T/hm" \
+    -H "Host: reviews.default.svc.cluster.local" "$VIP/mirrored/1")
+check "the mirrored request is answered by v1" grep -qi '^x-backend: reviews-v1' "$T/hm"
+eventually "v2 receives the copy with Host ...-shadow" \
+    grep -q '"path":"/mirrored/1".*reviews.default.svc.cluster.local-shadow' "$T/app-v2.jsonl"
+check "v1 does not see the copy" \
+    sh -c "! grep -q 'reviews.default.svc.cluster.local-shadow' '$T/app-v1.jsonl'"
 
 # A subset without endpoints.
 code=$(in_ns "$CLI" curl -s --max-time 5 -o "$T/b" -w '%{http_code}' "$VIP/nowhere")
