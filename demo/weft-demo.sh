@@ -29,6 +29,7 @@ for app in reviews ratings; do
 done
 mesh_pod frontend 198.18.10.1
 FRONTEND=$POD
+# proxy_start reads the pod's policy from $T/frontend.db
 echo "  frontend: 198.18.10.1, sidecar pid $PROXY_PID"
 pod_new legacy 198.18.10.9
 LEGACY=$POD
@@ -78,6 +79,81 @@ say "7. Latency histogram of the reviews sidecar (inbound), Prometheus format"
 in_ns "$REVIEWS" curl -s --max-time 5 http://127.0.0.1:15020/metrics |
     grep '^weft_request_duration_seconds_bucket' | grep 'response_code="200"' |
     sed -E 's/\{.*le="([^"]*)"\}/{le="\1"}/' | head -n 8 | sed 's/^/  /'
+
+say "8. Mesh policy from Istio YAML: a canary, header routing, faults"
+mesh_pod reviews2 198.18.10.4
+bg "$POD" reviews2-app "$WEFT_TESTD" --listen 0.0.0.0:9080 --name reviews-v2
+wait_listen "$POD" 9080
+cat >"$T/policy.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  addresses: [240.240.0.2]
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints:
+  - {address: 198.18.10.2, labels: {version: v1}}
+  - {address: 198.18.10.4, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - name: jason-sees-v2
+    match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - name: test-fault
+    match: [{headers: {x-testing: {exact: "true"}}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: slow-call
+    match: [{uri: {prefix: /slow}}]
+    rewrite: {uri: /delay/2000}
+    timeout: 0.5s
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: canary
+    route:
+    - {destination: {host: reviews, subset: v1}, weight: 90}
+    - {destination: {host: reviews, subset: v2}, weight: 10}
+YAML
+run "weftctl --db frontend/policy.db apply -f policy.yaml"
+"$WEFT_BUILDDIR/src/ctl/weftctl" --db "$T/frontend.db" apply -f "$T/policy.yaml" | sed 's/^/  /'
+chmod 644 "$T/frontend.db"
+for _ in $(seq 1 30); do
+	v=$(in_ns "$FRONTEND" curl -s --max-time 2 http://127.0.0.1:15020/metrics |
+	    awk '/^weft_config_version /{print $2}')
+	[ "${v:-0}" -ge 1 ] && break
+	sleep 0.2
+done
+run "for i in 1..200: curl http://reviews:9080/   # by its VIP 240.240.0.2"
+in_ns "$FRONTEND" timeout 60 curl -s --max-time 5 -o /dev/null \
+    -w '%header{x-backend}\n' -H 'Host: reviews' \
+    "http://240.240.0.2:9080/canary/[1-200]" | sort | uniq -c | sed 's/^/  /'
+run "curl -H 'end-user: jason' http://reviews:9080/"
+in_ns "$FRONTEND" curl -s --max-time 5 -o /dev/null -w '  %header{x-backend}\n' \
+    -H 'Host: reviews' -H 'end-user: jason' http://240.240.0.2:9080/
+run "curl -H 'x-testing: true' http://reviews:9080/"
+in_ns "$FRONTEND" curl -s --max-time 5 -w '  (%{http_code})\n' \
+    -H 'Host: reviews' -H 'x-testing: true' http://240.240.0.2:9080/ | sed 's/^/  /'
+run "curl http://reviews:9080/slow   # the app takes 2 s; the route allows 0.5 s"
+in_ns "$FRONTEND" curl -s --max-time 5 -w '  (%{http_code} after %{time_total} s)\n' \
+    -H 'Host: reviews' http://240.240.0.2:9080/slow | sed 's/^/  /'
+run "sqlite3 -readonly frontend/policy.db 'SELECT route_name, subset, percent FROM effective_routes'"
+sqlite3 -readonly "$T/frontend.db" \
+    "SELECT route_name, subset, percent FROM effective_routes" | sed 's/^/  /'
 
 say "Done. The pods and sidecars are removed now."
 echo "Try it yourself: tests/e2e/*.sh build the same pods; see README."

@@ -152,7 +152,10 @@ SELECT d.namespace AS namespace, d.host AS host, ss.name AS subset,
 	e.workload AS workload, e.address AS address, e.healthy AS healthy
 FROM destination_rules d
 JOIN subsets ss ON ss.dr_id = d.id
+-- A short host ("reviews") names reviews.<namespace>.svc.cluster.local too.
 JOIN service_hosts h ON h.host = d.host
+	OR h.host = d.host || '.' || d.namespace || '.svc.cluster.local'
+	OR d.host = h.host || '.' || d.namespace || '.svc.cluster.local'
 JOIN services s ON s.id = h.service_id
 JOIN service_endpoints e ON e.namespace = s.namespace AND e.service = s.name
 WHERE NOT EXISTS (SELECT 1 FROM json_each(ss.labels) l
