@@ -455,6 +455,12 @@ http_route_should_retry(struct session *s, int status)
 	}
 	if (!match)
 		return 0;
+	/*
+	 * A request that reached the application is sent again only when
+	 * its method is idempotent; a failed connect never reached it.
+	 */
+	if (!hx->retryable && status != LB_FAIL_CONNECT)
+		return 0;
 	if (hx->attempt >= r->retries.attempts ||
 	    (!hx->retrying && !route_budget_ok(s->w)))
 		return 2;
