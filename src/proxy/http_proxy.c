@@ -216,7 +216,8 @@ http_local_reply(
  */
 static ssize_t
 http_move_body(struct evbuffer *src, struct evbuffer *dst, enum http1_framing f,
-    uint64_t *remaining, struct http1_chunked *ch, int *done)
+    uint64_t *remaining, struct http1_chunked *ch, int *done,
+    struct mirror *mirror)
 {
 	size_t avail = evbuffer_get_length(src), n = 0;
 	struct evbuffer_iovec v[16];
@@ -257,6 +258,8 @@ http_move_body(struct evbuffer *src, struct evbuffer *dst, enum http1_framing f,
 		}
 		break;
 	}
+	if (n > 0 && mirror != NULL)
+		mirror_body(mirror, src, n);
 	if (n > 0 && evbuffer_remove_buffer(src, dst, n) != (int)n)
 		return -1;
 	return (ssize_t)n;
@@ -377,7 +380,7 @@ http_req_body(struct session *s)
 	int done;
 
 	n = http_move_body(s->client.in, s->up->c.out, hx->req_framing,
-	    &hx->req_remaining, &hx->req_chunk, &done);
+	    &hx->req_remaining, &hx->req_chunk, &done, hx->mirror);
 	if (n == -1) {
 		metrics_deny(s->w->metrics, METRICS_DENY_BAD_REQUEST);
 		log_debug(
@@ -978,7 +981,7 @@ http_resp_body(struct session *s)
 	int done;
 
 	n = http_move_body(u->in, s->client.out, hx->resp_framing,
-	    &hx->resp_remaining, &hx->resp_chunk, &done);
+	    &hx->resp_remaining, &hx->resp_chunk, &done, NULL);
 	if (n == -1) {
 		char dst[64];
 

@@ -186,9 +186,9 @@ route_write_head(struct session *s, const struct http1_msg *m,
 }
 
 /*
- * Sends a copy of a bodyless request to the route's mirror cluster, with
- * "-shadow" appended to the host, as Envoy does. (A request with a body
- * is not mirrored: its body streams to the primary only.)
+ * Sends a copy of the request to the route's mirror cluster, with
+ * "-shadow" appended to the host, as Envoy does; the body follows as it
+ * streams to the primary (mirror_body()).
  */
 static void
 route_mirror(
@@ -203,7 +203,7 @@ route_mirror(
 	const char *h = "", *colon;
 	size_t hlen = 0;
 
-	if (m->framing != HTTP1_BODY_NONE || s->hx.upgrade)
+	if (s->hx.upgrade)
 		return;
 	memset(&la, 0, sizeof(la));
 	la.r64 = worker_rand(w);
@@ -233,7 +233,7 @@ route_mirror(
 	http_route_write_fields(head, m, &r->req_hdrs, NULL, host);
 	evbuffer_add(head, "Connection: close\r\n\r\n", 21);
 	memcpy(&addr, &ep->addr, ep->addrlen);
-	mirror_send(w, &addr, ep->addrlen, head);
+	mirror_send(w, &addr, ep->addrlen, head, &s->hx.mirror);
 	evbuffer_free(head);
 }
 
@@ -534,6 +534,9 @@ void
 http_route_end(struct session *s)
 {
 	struct http_exchange *hx = &s->hx;
+
+	mirror_detach(hx->mirror);
+	hx->mirror = NULL;
 
 	if (hx->retrying) {
 		s->w->retries_active--;

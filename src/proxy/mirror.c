@@ -12,16 +12,21 @@
 
 #define MIRROR_TIMEOUT_MS 10000
 
+#define MIRROR_MAX_PENDING (1024 * 1024) /* unsent bytes before giving up */
+
 struct mirror {
 	struct worker *w;
 	struct upstream *up;
 	struct event *timer;
+	struct mirror **owner; /* the exchange's pointer, cleared on free */
 	LIST_ENTRY(mirror) entry;
 };
 
 static void
 mirror_free(struct mirror *mr)
 {
+	if (mr->owner != NULL)
+		*mr->owner = NULL;
 	LIST_REMOVE(mr, entry);
 	upstream_free(mr->up);
 	event_free(mr->timer);
@@ -57,11 +62,12 @@ mirror_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 void
 mirror_send(struct worker *w, const struct sockaddr_storage *addr,
-    socklen_t len, struct evbuffer *head)
+    socklen_t len, struct evbuffer *head, struct mirror **owner)
 {
 	struct timeval tv = {MIRROR_TIMEOUT_MS / 1000, 0};
 	struct mirror *mr;
 
+	*owner = NULL;
 	if ((mr = calloc(1, sizeof(*mr))) == NULL)
 		return;
 	if ((mr->up = upstream_connect(w, addr, len)) == NULL ||
@@ -76,6 +82,43 @@ mirror_send(struct worker *w, const struct sockaddr_storage *addr,
 	    &mr->up->c, mirror_read_cb, mirror_write_cb, mirror_error_cb, mr);
 	evbuffer_add_buffer(mr->up->c.out, head);
 	evtimer_add(mr->timer, &tv);
+	mr->owner = owner;
+	*owner = mr;
+}
+
+void
+mirror_body(struct mirror *mr, struct evbuffer *src, size_t n)
+{
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr pos;
+	size_t done = 0;
+	int k, i;
+
+	while (done < n) {
+		if (evbuffer_ptr_set(src, &pos, done, EVBUFFER_PTR_SET) == -1)
+			break;
+		k = evbuffer_peek(src, (ev_ssize_t)(n - done), &pos, v, 16);
+		if (k <= 0)
+			break;
+		for (i = 0; i < k && i < 16 && done < n; i++) {
+			size_t len =
+			    v[i].iov_len < n - done ? v[i].iov_len : n - done;
+
+			evbuffer_add(mr->up->c.out, v[i].iov_base, len);
+			done += len;
+		}
+	}
+	/* A mirror that cannot keep up is dropped, never waited for. */
+	if (conn_flush(&mr->up->c) == -1 ||
+	    evbuffer_get_length(mr->up->c.out) > MIRROR_MAX_PENDING)
+		mirror_free(mr);
+}
+
+void
+mirror_detach(struct mirror *mr)
+{
+	if (mr != NULL)
+		mr->owner = NULL;
 }
 
 void

@@ -176,6 +176,7 @@ struct http_exchange {
 	int timeout_ms;   /* route timeout; 0: none */
 	int reply_status; /* local reply decided by the route */
 	const char *reply_body;
+	struct mirror *mirror; /* the copy of this request, while it lasts */
 	char service[METRICS_LABEL_MAX]; /* destination_service label */
 	char route[METRICS_LABEL_MAX];   /* route label */
 };
@@ -379,7 +380,14 @@ void http_route_write_fields(struct evbuffer *out, const struct http1_msg *m,
  * answer: traffic mirroring, fire and forget.
  */
 void mirror_send(struct worker *w, const struct sockaddr_storage *addr,
-    socklen_t len, struct evbuffer *head);
+    socklen_t len, struct evbuffer *head, struct mirror **owner);
+/*
+ * Copies the next n bytes of src (the request body on its way to the
+ * primary) to the mirror; drops the mirror if it falls behind.
+ */
+void mirror_body(struct mirror *mr, struct evbuffer *src, size_t n);
+/* The exchange is over: the mirror goes on alone. */
+void mirror_detach(struct mirror *mr);
 /* Ends every mirrored request of w (shutdown). */
 void mirror_free_all(struct worker *w);
 

@@ -148,6 +148,14 @@ eventually "v2 receives the copy with Host ...-shadow" \
 check "v1 does not see the copy" \
     sh -c "! grep -q 'reviews.default.svc.cluster.local-shadow' '$T/app-v1.jsonl'"
 
+head -c 300000 /dev/urandom >"$T/mbody"
+want=$(sha256sum "$T/mbody" | cut -d' ' -f1)
+out=$(in_ns "$CLI" curl -s --max-time 10 -H "Host: reviews.default.svc.cluster.local" \
+    --data-binary @"$T/mbody" "$VIP/mirrored/post")
+check "a POST body reaches the primary intact" grep -q "\"body_sha256\":\"$want\"" <<<"$out"
+eventually "and its mirror copy, body included" \
+    grep -q "\"path\":\"/mirrored/post\".*\"body_sha256\":\"$want\"" "$T/app-v2.jsonl"
+
 # A subset without endpoints.
 code=$(in_ns "$CLI" curl -s --max-time 5 -o "$T/b" -w '%{http_code}' "$VIP/nowhere")
 expect_eq "a subset without endpoints answers 503" 503 "$code"
