@@ -11,6 +11,7 @@
 # and is removed when it ends.
 # shellcheck source=tests/e2e/lib.sh
 . "${WEFT_SRCDIR:-$(dirname "$0")/..}/tests/e2e/lib.sh"
+# shellcheck disable=SC2034 # read by proxy_start in tests/e2e/lib.sh
 MESH_NAMESPACE=default
 e2e_init
 
