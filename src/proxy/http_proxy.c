@@ -24,6 +24,11 @@ static int http_resp_pump(struct session *);
 static int http_dispatch(struct session *);
 static int http_retry(struct session *);
 static void http_copy_buffer(struct evbuffer *, struct evbuffer *);
+static void http_capture_body(
+    struct http_exchange *, struct evbuffer *, size_t, size_t);
+
+/* The largest request body kept for a route retry. */
+#define HTTP_RETRY_BODY_MAX (64 * 1024)
 static void http_route_timeout_cb(evutil_socket_t, short, void *);
 
 static const char *
@@ -58,7 +63,10 @@ http_exchange_free(struct http_exchange *hx)
 {
 	if (hx->retry_head != NULL)
 		evbuffer_free(hx->retry_head);
+	if (hx->retry_body != NULL)
+		evbuffer_free(hx->retry_body);
 	hx->retry_head = NULL;
+	hx->retry_body = NULL;
 }
 
 static void
@@ -379,8 +387,18 @@ http_req_body(struct session *s)
 	ssize_t n;
 	int done;
 
-	n = http_move_body(s->client.in, s->up->c.out, hx->req_framing,
-	    &hx->req_remaining, &hx->req_chunk, &done, hx->mirror);
+	if (hx->body_capture) {
+		/* Copy what is about to move before it moves. */
+		size_t before = evbuffer_get_length(s->up->c.out);
+
+		n = http_move_body(s->client.in, s->up->c.out, hx->req_framing,
+		    &hx->req_remaining, &hx->req_chunk, &done, hx->mirror);
+		if (n > 0)
+			http_capture_body(hx, s->up->c.out, before, (size_t)n);
+	} else {
+		n = http_move_body(s->client.in, s->up->c.out, hx->req_framing,
+		    &hx->req_remaining, &hx->req_chunk, &done, hx->mirror);
+	}
 	if (n == -1) {
 		metrics_deny(s->w->metrics, METRICS_DENY_BAD_REQUEST);
 		log_debug(
@@ -533,8 +551,8 @@ http_request_head(struct session *s)
 
 	/* m points into the head: read all of it before the head moves. */
 	hx->bodyless = m->framing == HTTP1_BODY_NONE && !hx->upgrade;
-	hx->retryable =
-	    hx->bodyless && http1_method_idempotent(m->method, m->method_len);
+	hx->idempotent = http1_method_idempotent(m->method, m->method_len);
+	hx->retryable = hx->bodyless && hx->idempotent;
 	switch (http_route(s, m)) {
 	case ROUTE_REPLY:
 		evbuffer_drain(in, head_len);
@@ -555,6 +573,16 @@ http_request_head(struct session *s)
 		}
 		break;
 	}
+	/*
+	 * A small body of an idempotent request the route may retry is
+	 * kept as it streams, so that a retry can send it again.
+	 */
+	if (!hx->bodyless && hx->idempotent && !hx->upgrade &&
+	    hx->route_p != NULL && hx->route_p->retries.attempts > 0 &&
+	    (hx->req_framing == HTTP1_BODY_CHUNKED ||
+		hx->req_remaining <= HTTP_RETRY_BODY_MAX) &&
+	    (hx->retry_body = evbuffer_new()) != NULL)
+		hx->body_capture = 1;
 	if (hx->timeout_ms > 0) {
 		struct timeval tv = {
 		    hx->timeout_ms / 1000, (hx->timeout_ms % 1000) * 1000};
@@ -583,6 +611,40 @@ http_copy_buffer(struct evbuffer *dst, struct evbuffer *src)
 
 	if (p != NULL && len > 0)
 		evbuffer_add(dst, p, len);
+}
+
+/*
+ * Keeps a copy of the n body bytes at offset off of buf (just moved there)
+ * for a retry; past HTTP_RETRY_BODY_MAX the request is no longer retried.
+ */
+static void
+http_capture_body(
+    struct http_exchange *hx, struct evbuffer *buf, size_t off, size_t n)
+{
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr pos;
+	size_t done = 0, len;
+	int k, i;
+
+	if (evbuffer_get_length(hx->retry_body) + n > HTTP_RETRY_BODY_MAX) {
+		evbuffer_free(hx->retry_body);
+		hx->retry_body = NULL;
+		hx->body_capture = 0;
+		return;
+	}
+	while (done < n) {
+		if (evbuffer_ptr_set(buf, &pos, off + done, EVBUFFER_PTR_SET) ==
+		    -1)
+			break;
+		k = evbuffer_peek(buf, (ev_ssize_t)(n - done), &pos, v, 16);
+		if (k <= 0)
+			break;
+		for (i = 0; i < k && i < 16 && done < n; i++) {
+			len = v[i].iov_len < n - done ? v[i].iov_len : n - done;
+			evbuffer_add(hx->retry_body, v[i].iov_base, len);
+			done += len;
+		}
+	}
 }
 
 /* The timer of an attempt once connected: perTryTimeout, or idleness. */
@@ -625,6 +687,8 @@ http_retry(struct session *s)
 	}
 	evbuffer_drain(s->head_out, evbuffer_get_length(s->head_out));
 	http_copy_buffer(s->head_out, hx->retry_head);
+	if (hx->body_capture)
+		http_copy_buffer(s->head_out, hx->retry_body);
 	hx->resp_head_scan = 0;
 	hx->resp_bytes = 0;
 	hx->status = 0;
@@ -665,7 +729,7 @@ http_dispatch(struct session *s)
 	 */
 	if (hx->retry_head == NULL &&
 	    ((hx->retryable && up->requests > 1) ||
-		(hx->bodyless && hx->route_p != NULL &&
+		((hx->bodyless || hx->body_capture) && hx->route_p != NULL &&
 		    hx->route_p->retries.attempts > 0)) &&
 	    (hx->retry_head = evbuffer_new()) != NULL)
 		http_copy_buffer(hx->retry_head, s->head_out);

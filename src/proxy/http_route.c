@@ -423,7 +423,9 @@ http_route_should_retry(struct session *s, int status)
 	size_t i;
 	int match = 0;
 
-	if (r == NULL || r->retries.attempts <= 0 || !hx->bodyless)
+	/* Resent as is: no body, or a small one kept whole. */
+	if (r == NULL || r->retries.attempts <= 0 ||
+	    !(hx->bodyless || (hx->body_capture && hx->req_state == REQ_DONE)))
 		return 0;
 	on = r->retries.retry_on;
 	switch (status) {
@@ -459,7 +461,7 @@ http_route_should_retry(struct session *s, int status)
 	 * A request that reached the application is sent again only when
 	 * its method is idempotent; a failed connect never reached it.
 	 */
-	if (!hx->retryable && status != LB_FAIL_CONNECT)
+	if (!hx->idempotent && status != LB_FAIL_CONNECT)
 		return 0;
 	if (hx->attempt >= r->retries.attempts ||
 	    (!hx->retrying && !route_budget_ok(s->w)))

@@ -152,10 +152,12 @@ struct http_exchange {
 	unsigned int upstream_close : 1; /* do not pool the upstream */
 	unsigned int resp_started : 1;   /* response bytes reached the client */
 	unsigned int retried : 1;
-	unsigned int retryable : 1;           /* idempotent and bodyless */
-	unsigned int bodyless : 1;            /* can be sent again as is */
-	unsigned int retrying : 1;            /* counted in the retry budget */
-	int attempt;                          /* route retries made so far */
+	unsigned int retryable : 1;    /* idempotent and bodyless */
+	unsigned int bodyless : 1;     /* no body: the head alone resends it */
+	unsigned int idempotent : 1;   /* RFC 9110 9.2.2 */
+	unsigned int body_capture : 1; /* body kept in retry_body for retries */
+	unsigned int retrying : 1;     /* counted in the retry budget */
+	int attempt;                   /* route retries made so far */
 	const struct snap_endpoint *tried[4]; /* endpoints of past attempts */
 	size_t ntried;
 	struct sockaddr_storage target; /* where this request goes */
@@ -165,6 +167,7 @@ struct http_exchange {
 	char authority[128];
 	char user_agent[128];
 	struct evbuffer *retry_head; /* request head kept for one retry */
+	struct evbuffer *retry_body; /* and a small body, for route retries */
 	/* Mesh policy of this request (http_route.c); NULL: passthrough. */
 	struct snap_hold *hold;
 	const struct snap_route *route_p;

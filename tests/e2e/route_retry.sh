@@ -123,6 +123,17 @@ check "the slow endpoint was tried and cut short by perTryTimeout" test -s "$T/s
 expect_eq "retried requests are counted as successes on the route" 30 \
     "$(metric "$CLI" weft_requests_total route=retried response_code=200)"
 
+# A PUT with a small body is retried too, body and all.
+head -c 20000 /dev/urandom >"$T/put"
+want=$(sha256sum "$T/put" | cut -d' ' -f1)
+ok=0
+for i in 1 2 3 4 5 6; do
+	out=$(in_ns "$CLI" curl -s --max-time 5 -X PUT --data-binary @"$T/put" \
+	    "http://240.240.0.20:9080/put/$i")
+	grep -q "\"body_sha256\":\"$want\"" <<<"$out" && ok=$((ok + 1))
+done
+expect_eq "six PUTs with a body all reach the good endpoint intact" 6 "$ok"
+
 # With only failing endpoints, retries are bounded and reported.
 : >"$T/fail.hits"
 code=$(in_ns "$CLI" curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
