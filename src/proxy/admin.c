@@ -14,6 +14,7 @@
 
 #include "policy_db.h"
 #include "proxy.h"
+#include "snapshot.h"
 
 static void
 admin_metrics_cb(struct evhttp_request *req, void *arg)
@@ -99,6 +100,15 @@ admin_config_cb(struct evhttp_request *req, void *arg)
 	admin_json_str(b, "certs", c->certs_dir, 0);
 	admin_json_str(b, "access_log", c->access_log, 0);
 	admin_json_str(b, "log_level", log_level_name(log_getlevel()), 0);
+	if (px->snap != NULL)
+		evbuffer_add_printf(b,
+		    "  \"policy\": {\"version\": %lld, \"services\": %zu, "
+		    "\"virtual_services\": %zu, \"clusters\": %zu, "
+		    "\"endpoints\": %zu},\n",
+		    (long long)snapshot_version(px->snap),
+		    snapshot_nservices(px->snap), snapshot_nvhosts(px->snap),
+		    snapshot_nclusters(px->snap),
+		    snapshot_nendpoints(px->snap));
 	evbuffer_add_printf(b,
 	    "  \"config_version\": %lld,\n  \"outbound_port\": %d,\n"
 	    "  \"inbound_port\": %d,\n  \"admin_port\": %d,\n"
