@@ -1,26 +1,57 @@
 /*
- * The proxy's HTTP endpoints, served by libevent's evhttp on the main
- * thread: Prometheus metrics and health on the metrics port (all
- * addresses), and the same plus configuration and log level on the
- * admin port (loopback only).
+ * The proxy's HTTP endpoints, on the main thread: Prometheus metrics and
+ * health on the metrics port (all addresses), and the same plus the
+ * configuration and the log level on the admin port (loopback only).
+ * A small server of its own on the proxy's connection layer and strict
+ * parser: one request per connection, bounded in size, time and number.
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <unistd.h>
 
 #include "policy_db.h"
 #include "proxy.h"
 #include "snapshot.h"
 
-static void
-admin_metrics_cb(struct evhttp_request *req, void *arg)
+#define ADMIN_MAX_HEAD  16384
+#define ADMIN_TIMEOUT_S 10
+#define ADMIN_MAX_CONNS 64
+
+struct admin_conn;
+
+struct admin_listener {
+	struct admin *a;
+	int fd;
+	int full; /* the admin port: configuration and log level too */
+	struct event *ev;
+};
+
+struct admin {
+	struct proxy *px;
+	struct admin_listener l[2];
+	unsigned int nconns;
+	LIST_HEAD(, admin_conn) conns;
+};
+
+struct admin_conn {
+	struct admin *a;
+	struct conn c;
+	struct event *timer;
+	int full;
+	int done; /* response queued: close once written */
+	LIST_ENTRY(admin_conn) entry;
+};
+
+static int
+admin_metrics(struct proxy *px, struct evbuffer *b, const char **ctype)
 {
-	struct proxy *px = arg;
-	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	uint64_t active = 0;
 	int i;
 
@@ -29,36 +60,28 @@ admin_metrics_cb(struct evhttp_request *req, void *arg)
 		    &px->workers[i]->nsessions, __ATOMIC_RELAXED);
 	px->globals.connections_active = active;
 	if (metrics_render(
-		out, px->shards, px->nworkers, &px->id, &px->globals) == -1) {
-		evhttp_send_error(req, 500, "out of memory");
-		return;
-	}
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, "OK", NULL);
+		b, px->shards, px->nworkers, &px->id, &px->globals) == -1)
+		return 500;
+	*ctype = "text/plain; version=0.0.4; charset=utf-8";
+	return 200;
 }
 
-static void
-admin_ready_cb(struct evhttp_request *req, void *arg)
+static int
+admin_ready(struct proxy *px, struct evbuffer *b, const char **ctype)
 {
-	struct proxy *px = arg;
-	struct evbuffer *out = evhttp_request_get_output_buffer(req);
-
 	if (px->ready && !px->draining) {
-		evbuffer_add_printf(out, "ready\n");
-		evhttp_send_reply(req, 200, "OK", NULL);
-	} else {
-		evbuffer_add_printf(
-		    out, "%s\n", px->draining ? "draining" : "starting");
-		evhttp_send_reply(req, 503, "Service Unavailable", NULL);
+		evbuffer_add_printf(b, "ready\n");
+		return 200;
 	}
+	evbuffer_add_printf(b, "%s\n", px->draining ? "draining" : "starting");
+	return 503;
 }
 
-static void
-admin_live_cb(struct evhttp_request *req, void *arg)
+static int
+admin_live(struct proxy *px, struct evbuffer *b, const char **ctype)
 {
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req), "live\n");
-	evhttp_send_reply(req, 200, "OK", NULL);
+	evbuffer_add_printf(b, "live\n");
+	return 200;
 }
 
 static void
@@ -83,12 +106,10 @@ admin_json_str(struct evbuffer *b, const char *key, const char *v, int last)
 	evbuffer_add_printf(b, "\"%s\n", last ? "" : ",");
 }
 
-static void
-admin_config_cb(struct evhttp_request *req, void *arg)
+static int
+admin_config(struct proxy *px, struct evbuffer *b, const char **ctype)
 {
-	struct proxy *px = arg;
 	const struct proxy_conf *c = &px->conf;
-	struct evbuffer *b = evhttp_request_get_output_buffer(req);
 
 	evbuffer_add_printf(b, "{\n");
 	admin_json_str(b, "workload", c->workload, 0);
@@ -117,90 +138,314 @@ admin_config_cb(struct evhttp_request *req, void *arg)
 	    (long long)px->globals.config_version, c->outbound_port,
 	    c->inbound_port, c->admin_port, c->metrics_port, c->threads,
 	    c->max_connections, (unsigned int)c->uid);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "application/json");
-	evhttp_send_reply(req, 200, "OK", NULL);
+	*ctype = "application/json";
+	return 200;
 }
 
-/* GET /logging shows the level; /logging?level=debug changes it. */
-static void
-admin_logging_cb(struct evhttp_request *req, void *arg)
+/* /logging shows the level; /logging?level=debug changes it. */
+static int
+admin_logging(struct proxy *px, struct evbuffer *b, const char *query)
 {
-	struct evbuffer *b = evhttp_request_get_output_buffer(req);
-	struct evkeyvalq q;
-	const char *uri = evhttp_request_get_uri(req), *level;
 	enum log_level l;
+	const char *p;
+	char level[16];
+	size_t n;
 
-	TAILQ_INIT(&q);
-	evhttp_parse_query(uri, &q);
-	if ((level = evhttp_find_header(&q, "level")) != NULL) {
+	if (query != NULL && (p = strstr(query, "level=")) != NULL &&
+	    (p == query || p[-1] == '&')) {
+		p += 6;
+		n = strcspn(p, "&");
+		snprintf(level, sizeof(level), "%.*s", (int)n, p);
 		if (log_parse_level(level, &l) == -1) {
-			evhttp_clear_headers(&q);
 			evbuffer_add_printf(b,
 			    "unknown level; use error, warn, info or debug\n");
-			evhttp_send_reply(req, 400, "Bad Request", NULL);
-			return;
+			return 400;
 		}
 		log_setlevel(l);
 		log_info("log level set to %s", log_level_name(l));
 	}
-	evhttp_clear_headers(&q);
 	evbuffer_add_printf(b, "level: %s\n", log_level_name(log_getlevel()));
-	evhttp_send_reply(req, 200, "OK", NULL);
+	return 200;
 }
 
-static struct evhttp *
-admin_http_new(struct proxy *px, const char *addr, int port, int full)
+static const char *
+admin_reason(int status)
 {
-	struct evhttp *h;
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Internal Server Error";
+	}
+}
 
-	if ((h = evhttp_new(px->base)) == NULL)
-		return NULL;
-	evhttp_set_allowed_methods(
-	    h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
-	evhttp_set_max_headers_size(h, 16384);
-	evhttp_set_max_body_size(h, 16384);
-	evhttp_set_timeout(h, 10);
-	evhttp_set_cb(h, "/metrics", admin_metrics_cb, px);
-	evhttp_set_cb(h, "/stats/prometheus", admin_metrics_cb, px);
-	evhttp_set_cb(h, "/ready", admin_ready_cb, px);
-	evhttp_set_cb(h, "/healthz/ready", admin_ready_cb, px);
-	evhttp_set_cb(h, "/live", admin_live_cb, px);
-	if (full) {
-		evhttp_set_cb(h, "/config_dump", admin_config_cb, px);
-		evhttp_set_cb(h, "/logging", admin_logging_cb, px);
+static void
+admin_conn_free(struct admin_conn *ac)
+{
+	LIST_REMOVE(ac, entry);
+	ac->a->nconns--;
+	conn_close(&ac->c);
+	event_free(ac->timer);
+	free(ac);
+}
+
+/* Routes one request and queues its response. */
+static void
+admin_serve(struct admin_conn *ac, const struct http1_msg *m, int bad)
+{
+	struct proxy *px = ac->a->px;
+	const char *ctype = "text/plain; charset=utf-8", *query = NULL;
+	char path[256], qbuf[128];
+	const char *qmark;
+	struct evbuffer *body;
+	size_t plen;
+	int status, head = 0;
+
+	if ((body = evbuffer_new()) == NULL) {
+		admin_conn_free(ac);
+		return;
 	}
-	if (evhttp_bind_socket(h, addr, (ev_uint16_t)port) == -1) {
-		log_warn("listen on %s:%d", addr, port);
-		evhttp_free(h);
-		return NULL;
+	if (bad) {
+		evbuffer_add_printf(body, "bad request\n");
+		status = 400;
+	} else if (!http1_name_eq(m->method, m->method_len, "GET") &&
+	    !(head = http1_name_eq(m->method, m->method_len, "HEAD")) &&
+	    !http1_name_eq(m->method, m->method_len, "POST")) {
+		evbuffer_add_printf(body, "method not allowed\n");
+		status = 405;
+	} else {
+		/* The target is not NUL-terminated: memchr, not strcspn. */
+		qmark = memchr(m->target, '?', m->target_len);
+		plen =
+		    qmark != NULL ? (size_t)(qmark - m->target) : m->target_len;
+		snprintf(path, sizeof(path), "%.*s", (int)plen, m->target);
+		if (plen < m->target_len) {
+			snprintf(qbuf, sizeof(qbuf), "%.*s",
+			    (int)(m->target_len - plen - 1),
+			    m->target + plen + 1);
+			query = qbuf;
+		}
+		if (strcmp(path, "/metrics") == 0 ||
+		    strcmp(path, "/stats/prometheus") == 0)
+			status = admin_metrics(px, body, &ctype);
+		else if (strcmp(path, "/ready") == 0 ||
+		    strcmp(path, "/healthz/ready") == 0)
+			status = admin_ready(px, body, &ctype);
+		else if (strcmp(path, "/live") == 0)
+			status = admin_live(px, body, &ctype);
+		else if (ac->full && strcmp(path, "/config_dump") == 0)
+			status = admin_config(px, body, &ctype);
+		else if (ac->full && strcmp(path, "/logging") == 0)
+			status = admin_logging(px, body, query);
+		else {
+			evbuffer_add_printf(body, "not found\n");
+			status = 404;
+		}
 	}
-	return h;
+	evbuffer_add_printf(ac->c.out,
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n",
+	    status, admin_reason(status), ctype, evbuffer_get_length(body));
+	if (!head)
+		evbuffer_add_buffer(ac->c.out, body);
+	evbuffer_free(body);
+	ac->done = 1;
+	conn_read_disable(&ac->c);
+	if (conn_flush(&ac->c) == -1 || evbuffer_get_length(ac->c.out) == 0)
+		admin_conn_free(ac);
+}
+
+static void
+admin_read_cb(struct conn *c, void *arg)
+{
+	struct admin_conn *ac = arg;
+	struct http1_msg m;
+	struct evbuffer_ptr p;
+	size_t len = evbuffer_get_length(c->in);
+	const char *buf;
+
+	if (c->read_error || ac->done) {
+		if (c->read_error)
+			admin_conn_free(ac);
+		return;
+	}
+	p = evbuffer_search(c->in, "\r\n\r\n", 4, NULL);
+	if (p.pos == -1) {
+		if (len >= ADMIN_MAX_HEAD)
+			admin_serve(ac, NULL, 1);
+		else if (c->eof)
+			admin_conn_free(ac);
+		return;
+	}
+	buf = (const char *)evbuffer_pullup(c->in, p.pos + 4);
+	if (buf == NULL ||
+	    http1_parse_request(buf, (size_t)p.pos + 4, ADMIN_MAX_HEAD, &m) <=
+		0)
+		admin_serve(ac, NULL, 1);
+	else
+		admin_serve(ac, &m, 0);
+}
+
+static void
+admin_write_cb(struct conn *c, void *arg)
+{
+	struct admin_conn *ac = arg;
+
+	if (ac->done && evbuffer_get_length(c->out) == 0)
+		admin_conn_free(ac);
+}
+
+static void
+admin_error_cb(struct conn *c, void *arg)
+{
+	admin_conn_free(arg);
+}
+
+static void
+admin_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	admin_conn_free(arg);
+}
+
+static void
+admin_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct admin_listener *l = arg;
+	struct admin *a = l->a;
+	struct timeval tv = {ADMIN_TIMEOUT_S, 0};
+	struct admin_conn *ac;
+	int fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) !=
+	    -1) {
+		if (a->nconns >= ADMIN_MAX_CONNS ||
+		    (ac = calloc(1, sizeof(*ac))) == NULL) {
+			close(fd);
+			continue;
+		}
+		if (conn_init(&ac->c, a->px->base, fd, admin_read_cb,
+			admin_write_cb, admin_error_cb, ac) == -1 ||
+		    (ac->timer = evtimer_new(
+			 a->px->base, admin_timer_cb, ac)) == NULL) {
+			conn_close(&ac->c);
+			free(ac);
+			continue;
+		}
+		ac->a = a;
+		ac->full = l->full;
+		LIST_INSERT_HEAD(&a->conns, ac, entry);
+		a->nconns++;
+		evtimer_add(ac->timer, &tv);
+		conn_read_enable(&ac->c);
+	}
+}
+
+/*
+ * Listens on addr:port; "::" takes IPv4 too (v4-mapped). Returns 0 or
+ * -1 with errno set.
+ */
+static int
+admin_listen(struct admin *a, struct admin_listener *l, const char *addr,
+    int port, int full)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, zero = 0;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(addr, ':') != NULL) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &s6->sin6_addr);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &s4->sin_addr);
+		len = sizeof(*s4);
+	}
+	fd =
+	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, 64) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	l->a = a;
+	l->fd = fd;
+	l->full = full;
+	l->ev = event_new(
+	    a->px->base, fd, EV_READ | EV_PERSIST, admin_accept_cb, l);
+	if (l->ev == NULL || event_add(l->ev, NULL) == -1) {
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
 }
 
 int
 admin_start(struct proxy *px)
 {
-	/* "::" takes IPv4 too (v4-mapped); without IPv6, 0.0.0.0 alone. */
-	px->metrics_http = admin_http_new(px, "::", px->conf.metrics_port, 0);
-	if (px->metrics_http == NULL)
-		px->metrics_http =
-		    admin_http_new(px, "0.0.0.0", px->conf.metrics_port, 0);
-	if (px->metrics_http == NULL)
+	struct admin *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return -1;
-	px->admin_http =
-	    admin_http_new(px, "127.0.0.1", px->conf.admin_port, 1);
-	if (px->admin_http == NULL)
+	a->px = px;
+	LIST_INIT(&a->conns);
+	a->l[0].fd = a->l[1].fd = -1;
+	px->admin = a;
+	/* Without IPv6 in the pod, 0.0.0.0 alone. */
+	if (admin_listen(a, &a->l[0], "::", px->conf.metrics_port, 0) == -1 &&
+	    admin_listen(a, &a->l[0], "0.0.0.0", px->conf.metrics_port, 0) ==
+		-1) {
+		log_warn("listen on 0.0.0.0:%d", px->conf.metrics_port);
 		return -1;
+	}
+	if (admin_listen(a, &a->l[1], "127.0.0.1", px->conf.admin_port, 1) ==
+	    -1) {
+		log_warn("listen on 127.0.0.1:%d", px->conf.admin_port);
+		return -1;
+	}
 	return 0;
 }
 
 void
 admin_stop(struct proxy *px)
 {
-	if (px->metrics_http != NULL)
-		evhttp_free(px->metrics_http);
-	if (px->admin_http != NULL)
-		evhttp_free(px->admin_http);
-	px->metrics_http = px->admin_http = NULL;
+	struct admin *a = px->admin;
+	int i;
+
+	if (a == NULL)
+		return;
+	while (!LIST_EMPTY(&a->conns))
+		admin_conn_free(LIST_FIRST(&a->conns));
+	for (i = 0; i < 2; i++) {
+		if (a->l[i].ev != NULL)
+			event_free(a->l[i].ev);
+		if (a->l[i].fd != -1)
+			close(a->l[i].fd);
+	}
+	free(a);
+	px->admin = NULL;
 }

@@ -61,6 +61,7 @@ struct worker;
 struct session;
 struct snapshot;
 struct lb_state;
+struct admin;
 struct snap_route;
 struct snap_dest;
 struct snap_cluster;
@@ -254,8 +255,7 @@ struct proxy {
 	int draining;
 	struct event *drain_timer;
 	struct event *db_timer;
-	struct evhttp *admin_http;
-	struct evhttp *metrics_http;
+	struct admin *admin; /* the metrics and admin endpoints */
 };
 
 /* proxy_conf.c */
