@@ -773,6 +773,29 @@ config_export_item(struct config_ctx *ctx, json_t *v)
 }
 
 int
+config_unique_list(struct config_ctx *ctx, json_t *v, config_check_fn item,
+    int nonempty, const char *what)
+{
+	size_t i, j, mark;
+
+	if (config_list(ctx, v, item, nonempty) == -1)
+		return -1;
+	for (i = 0; i < json_array_size(v); i++) {
+		for (j = 0; j < i; j++) {
+			if (json_equal(
+				json_array_get(v, i), json_array_get(v, j))) {
+				mark = config_enter_index(ctx, i);
+				config_error(ctx, "duplicate %s \"%s\"", what,
+				    json_string_value(json_array_get(v, i)));
+				config_leave(ctx, mark);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int
 config_export_to(struct config_ctx *ctx, json_t *v)
 {
 	size_t i, j;

@@ -83,6 +83,12 @@ int config_port(struct config_ctx *ctx, json_t *v);
 int config_list(
     struct config_ctx *ctx, json_t *v, config_check_fn item, int nonempty);
 int config_string_list(struct config_ctx *ctx, json_t *v);
+/*
+ * A list as config_list() whose string items are also unique; a repeat
+ * is reported at its index as "duplicate <what> \"item\"".
+ */
+int config_unique_list(struct config_ctx *ctx, json_t *v, config_check_fn item,
+    int nonempty, const char *what);
 /* An object used as a map: keys pass key (may be NULL), values value. */
 int config_map(struct config_ctx *ctx, json_t *v,
     int (*key)(struct config_ctx *, const char *), config_check_fn value);

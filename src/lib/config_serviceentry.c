@@ -36,23 +36,7 @@ config_se_host(struct config_ctx *ctx, json_t *v)
 static int
 config_se_hosts(struct config_ctx *ctx, json_t *v)
 {
-	size_t i, j, mark;
-
-	if (config_list(ctx, v, config_se_host, 1) == -1)
-		return -1;
-	for (i = 0; i < json_array_size(v); i++) {
-		for (j = 0; j < i; j++) {
-			if (json_equal(
-				json_array_get(v, i), json_array_get(v, j))) {
-				mark = config_enter_index(ctx, i);
-				config_error(ctx, "duplicate host \"%s\"",
-				    json_string_value(json_array_get(v, i)));
-				config_leave(ctx, mark);
-				return -1;
-			}
-		}
-	}
-	return 0;
+	return config_unique_list(ctx, v, config_se_host, 1, "host");
 }
 
 static int
@@ -70,23 +54,7 @@ config_se_address(struct config_ctx *ctx, json_t *v)
 static int
 config_se_addresses(struct config_ctx *ctx, json_t *v)
 {
-	size_t i, j, mark;
-
-	if (config_list(ctx, v, config_se_address, 0) == -1)
-		return -1;
-	for (i = 0; i < json_array_size(v); i++) {
-		for (j = 0; j < i; j++) {
-			if (json_equal(
-				json_array_get(v, i), json_array_get(v, j))) {
-				mark = config_enter_index(ctx, i);
-				config_error(ctx, "duplicate address \"%s\"",
-				    json_string_value(json_array_get(v, i)));
-				config_leave(ctx, mark);
-				return -1;
-			}
-		}
-	}
-	return 0;
+	return config_unique_list(ctx, v, config_se_address, 0, "address");
 }
 
 static int

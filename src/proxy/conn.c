@@ -196,3 +196,27 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	if (evbuffer_get_length(c->out) == 0)
 		c->write_cb(c, c->arg);
 }
+
+void
+conn_copy_range(
+    struct evbuffer *dst, struct evbuffer *src, size_t off, size_t n)
+{
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr pos;
+	size_t done = 0, len;
+	int k, i;
+
+	while (done < n) {
+		if (evbuffer_ptr_set(src, &pos, off + done, EVBUFFER_PTR_SET) ==
+		    -1)
+			break;
+		k = evbuffer_peek(src, (ev_ssize_t)(n - done), &pos, v, 16);
+		if (k <= 0)
+			break;
+		for (i = 0; i < k && i < 16 && done < n; i++) {
+			len = v[i].iov_len < n - done ? v[i].iov_len : n - done;
+			evbuffer_add(dst, v[i].iov_base, len);
+			done += len;
+		}
+	}
+}

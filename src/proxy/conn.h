@@ -76,4 +76,11 @@ void conn_wait_connect(struct conn *c);
 void conn_set_cbs(struct conn *c, conn_cb read_cb, conn_cb write_cb,
     conn_cb error_cb, void *arg);
 
+/*
+ * Appends a copy of the n bytes at offset off of src to dst, leaving src
+ * as it is (a request head or body kept for a retry or a mirror).
+ */
+void conn_copy_range(
+    struct evbuffer *dst, struct evbuffer *src, size_t off, size_t n);
+
 #endif

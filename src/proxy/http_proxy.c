@@ -621,30 +621,13 @@ static void
 http_capture_body(
     struct http_exchange *hx, struct evbuffer *buf, size_t off, size_t n)
 {
-	struct evbuffer_iovec v[16];
-	struct evbuffer_ptr pos;
-	size_t done = 0, len;
-	int k, i;
-
 	if (evbuffer_get_length(hx->retry_body) + n > HTTP_RETRY_BODY_MAX) {
 		evbuffer_free(hx->retry_body);
 		hx->retry_body = NULL;
 		hx->body_capture = 0;
 		return;
 	}
-	while (done < n) {
-		if (evbuffer_ptr_set(buf, &pos, off + done, EVBUFFER_PTR_SET) ==
-		    -1)
-			break;
-		k = evbuffer_peek(buf, (ev_ssize_t)(n - done), &pos, v, 16);
-		if (k <= 0)
-			break;
-		for (i = 0; i < k && i < 16 && done < n; i++) {
-			len = v[i].iov_len < n - done ? v[i].iov_len : n - done;
-			evbuffer_add(hx->retry_body, v[i].iov_base, len);
-			done += len;
-		}
-	}
+	conn_copy_range(hx->retry_body, buf, off, n);
 }
 
 /* The timer of an attempt once connected: perTryTimeout, or idleness. */

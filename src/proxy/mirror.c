@@ -89,25 +89,7 @@ mirror_send(struct worker *w, const struct sockaddr_storage *addr,
 void
 mirror_body(struct mirror *mr, struct evbuffer *src, size_t n)
 {
-	struct evbuffer_iovec v[16];
-	struct evbuffer_ptr pos;
-	size_t done = 0;
-	int k, i;
-
-	while (done < n) {
-		if (evbuffer_ptr_set(src, &pos, done, EVBUFFER_PTR_SET) == -1)
-			break;
-		k = evbuffer_peek(src, (ev_ssize_t)(n - done), &pos, v, 16);
-		if (k <= 0)
-			break;
-		for (i = 0; i < k && i < 16 && done < n; i++) {
-			size_t len =
-			    v[i].iov_len < n - done ? v[i].iov_len : n - done;
-
-			evbuffer_add(mr->up->c.out, v[i].iov_base, len);
-			done += len;
-		}
-	}
+	conn_copy_range(mr->up->c.out, src, 0, n);
 	/* A mirror that cannot keep up is dropped, never waited for. */
 	if (conn_flush(&mr->up->c) == -1 ||
 	    evbuffer_get_length(mr->up->c.out) > MIRROR_MAX_PENDING)
