@@ -16,7 +16,7 @@
 
 #define CTL_DEFAULT_DB "/var/lib/weft/policy.db"
 
-struct ctl_db;
+struct store_db;
 
 /* The global options: where the policy lives. */
 struct ctl {
@@ -55,7 +55,7 @@ int ctl_common_option(struct ctl *ctl, int ch, const char *arg);
  * Opens the policy DB of the global options; prints why it cannot and
  * returns NULL (the --server mode is not available in this version).
  */
-struct ctl_db *ctl_open(struct ctl *ctl, int write);
+struct store_db *ctl_open(struct ctl *ctl, int write);
 
 /*
  * Reads the resources of files (each a path, or "-" for the standard
@@ -68,30 +68,7 @@ size_t ctl_input_load(char *const *files, size_t nfiles, const char *ns,
 /* Prints every error of errs on stderr, one line each. */
 void ctl_print_errors(const struct config_errors *errs);
 
-struct ctl_db_rows;
-struct config_stored;
-struct config_change;
-
-/*
- * The stored DestinationRules and VirtualServices, as rows and as the
- * array config_refs_check reads (pointing into rows; free(*out)).
- */
-int ctl_snapshot(struct ctl_db *db, struct ctl_db_rows *rows,
-    struct config_stored **out, char **cause);
-
-/*
- * Checks the subset references of the policy as the open transaction
- * left it against before (a ctl_snapshot taken at its start), for the
- * changes made; errors go to errs. Returns -1 with *cause on DB errors.
- */
-int ctl_check_refs(struct ctl_db *db, const struct ctl_db_rows *before,
-    const struct config_stored *bs, const struct config_change *changes,
-    size_t nchanges, struct config_errors *errs, char **cause);
-
 /* "user@host" for resources.applied_by, allocated. */
 char *ctl_applied_by(void);
-
-/* "virtualservice.networking.istio.io", into a static buffer. */
-const char *ctl_kind_resource(enum config_kind kind);
 
 #endif

@@ -13,7 +13,8 @@
 #include "config_field.h"
 #include "config_refs.h"
 #include "ctl.h"
-#include "ctl_db.h"
+#include "store_apply.h"
+#include "store_db.h"
 #include "xmalloc.h"
 
 static int
@@ -29,52 +30,6 @@ ctl_delete_seen(
 			return 1;
 	}
 	return 0;
-}
-
-/* Deletes targets; done[i] says whether target i was there. */
-static int
-ctl_delete_run(struct ctl_db *db, struct config_change *targets, size_t n,
-    int ignore_missing, int *done, struct config_errors *errs, char **cause)
-{
-	struct ctl_db_rows before = {NULL, 0};
-	struct config_stored *bs = NULL;
-	struct config_change *changes;
-	size_t i, nchanges = 0;
-	int64_t version;
-	int rc = -1, r;
-
-	changes = xcalloc(n + 1, sizeof(*changes));
-	if (ctl_snapshot(db, &before, &bs, cause) == -1)
-		goto out;
-	for (i = 0; i < n; i++) {
-		r = ctl_db_delete(db, targets[i].kind, targets[i].namespace,
-		    targets[i].name, cause);
-		if (r == -1)
-			goto out;
-		done[i] = r;
-		if (r == 0) {
-			if (!ignore_missing)
-				config_errors_add(errs, targets[i].file,
-				    targets[i].doc, NULL, NULL,
-				    "%s \"%s\" not found in namespace %s",
-				    ctl_kind_resource(targets[i].kind),
-				    targets[i].name, targets[i].namespace);
-			continue;
-		}
-		if (ctl_db_bump(db, &version, cause) == -1)
-			goto out;
-		changes[nchanges++] = targets[i];
-	}
-	if (nchanges > 0 && errs->n == 0 &&
-	    ctl_check_refs(db, &before, bs, changes, nchanges, errs, cause) ==
-		-1)
-		goto out;
-	rc = 0;
-out:
-	free(bs);
-	ctl_db_rows_clear(&before);
-	free(changes);
-	return rc;
 }
 
 int
@@ -93,7 +48,7 @@ ctl_delete(struct ctl *ctl, int argc, char **argv)
 	struct config_errors errs = {NULL, 0};
 	struct config_change *targets = NULL, t;
 	enum config_kind kind;
-	struct ctl_db *db = NULL;
+	struct store_db *db = NULL;
 	const char *ns = NULL;
 	char **files, *cause = NULL;
 	size_t nfiles = 0, ntargets = 0, i;
@@ -186,26 +141,26 @@ ctl_delete(struct ctl *ctl, int argc, char **argv)
 	if ((db = ctl_open(ctl, 1)) == NULL)
 		goto out;
 	done = xcalloc(ntargets, sizeof(*done));
-	if (ctl_db_begin(db, &cause) == -1)
+	if (store_db_begin(db, &cause) == -1)
 		goto fail;
-	if (ctl_delete_run(
-		db, targets, ntargets, ignore, done, &errs, &cause) == -1) {
-		ctl_db_rollback(db);
+	if (store_delete(db, targets, ntargets, ignore, done, &errs, &cause) ==
+	    -1) {
+		store_db_rollback(db);
 		goto fail;
 	}
 	if (errs.n > 0) {
-		ctl_db_rollback(db);
+		store_db_rollback(db);
 		ctl_print_errors(&errs);
 		goto out;
 	}
-	if (ctl_db_commit(db, &cause) == -1) {
-		ctl_db_rollback(db);
+	if (store_db_commit(db, &cause) == -1) {
+		store_db_rollback(db);
 		goto fail;
 	}
 	for (i = 0; i < ntargets; i++) {
 		if (done[i])
 			printf("%s \"%s\" deleted\n",
-			    ctl_kind_resource(targets[i].kind),
+			    store_kind_resource(targets[i].kind),
 			    targets[i].name);
 	}
 	rc = CTL_EXIT_OK;
@@ -214,7 +169,7 @@ fail:
 	ctl_warnx("%s", cause);
 	free(cause);
 out:
-	ctl_db_close(db);
+	store_db_close(db);
 	free(done);
 	free(targets);
 	config_resources_clear(&rs);

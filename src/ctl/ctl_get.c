@@ -13,7 +13,8 @@
 
 #include "config_field.h"
 #include "ctl.h"
-#include "ctl_db.h"
+#include "store_apply.h"
+#include "store_db.h"
 #include "xmalloc.h"
 #include "yaml_doc.h"
 
@@ -138,7 +139,7 @@ static const char *const ctl_get_headers[CONFIG_NKINDS][CTL_GET_COLS] = {
 
 /* The columns of a row after NAMESPACE and NAME. */
 static void
-ctl_get_cells(const struct ctl_db_row *r, char **cells)
+ctl_get_cells(const struct store_db_row *r, char **cells)
 {
 	const json_t *spec = r->spec, *subsets;
 	json_t *names;
@@ -174,7 +175,7 @@ ctl_get_cells(const struct ctl_db_row *r, char **cells)
 }
 
 static void
-ctl_get_tables(const struct ctl_db_rows *rows, int all)
+ctl_get_tables(const struct store_db_rows *rows, int all)
 {
 	struct ctl_get_table t = {NULL, 0, 0};
 	char *row[CTL_GET_COLS];
@@ -194,7 +195,7 @@ ctl_get_tables(const struct ctl_db_rows *rows, int all)
 			row[0] = xstrdup(rows->v[j].namespace);
 			if (all)
 				xasprintf(&row[1], "%s/%s",
-				    ctl_kind_resource(kind), rows->v[j].name);
+				    store_kind_resource(kind), rows->v[j].name);
 			else
 				row[1] = xstrdup(rows->v[j].name);
 			ctl_get_cells(&rows->v[j], row + 2);
@@ -207,14 +208,14 @@ ctl_get_tables(const struct ctl_db_rows *rows, int all)
 }
 
 static json_t *
-ctl_get_json(const struct ctl_db_row *r)
+ctl_get_json(const struct store_db_row *r)
 {
 	return config_resource_json(
 	    r->kind, r->api_version, r->namespace, r->name, r->spec);
 }
 
 static int
-ctl_get_print(const struct ctl_db_rows *rows, enum ctl_get_output out,
+ctl_get_print(const struct store_db_rows *rows, enum ctl_get_output out,
     int single, int all)
 {
 	json_t **docs, *list;
@@ -228,7 +229,7 @@ ctl_get_print(const struct ctl_db_rows *rows, enum ctl_get_output out,
 		return 0;
 	case CTL_GET_NAME:
 		for (i = 0; i < rows->n; i++)
-			printf("%s/%s\n", ctl_kind_resource(rows->v[i].kind),
+			printf("%s/%s\n", store_kind_resource(rows->v[i].kind),
 			    rows->v[i].name);
 		return 0;
 	case CTL_GET_YAML:
@@ -281,10 +282,10 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *const outputs[] = {"table", "yaml", "json", "name"};
-	struct ctl_db_rows rows = {NULL, 0};
+	struct store_db_rows rows = {NULL, 0};
 	enum ctl_get_output out = CTL_GET_TABLE;
 	enum config_kind kind;
-	struct ctl_db *db;
+	struct store_db *db;
 	const char *ns = CONFIG_DEFAULT_NAMESPACE, *name = NULL;
 	char *cause = NULL;
 	unsigned int mask;
@@ -339,10 +340,10 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 				"workloadentry or all)");
 	if (strcmp(argv[optind], "all") == 0) {
 		all = 1;
-		mask = CTL_DB_ALL_KINDS;
+		mask = STORE_DB_ALL_KINDS;
 		kind = CONFIG_SERVICE_ENTRY;
 	} else if (config_kind_parse(argv[optind], &kind) == 0)
-		mask = CTL_DB_KIND(kind);
+		mask = STORE_DB_KIND(kind);
 	else
 		ctl_usage_error("get: unknown kind \"%s\" (virtualservice, "
 				"destinationrule, serviceentry, workloadentry "
@@ -360,7 +361,7 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 
 	if ((db = ctl_open(ctl, 0)) == NULL)
 		return CTL_EXIT_FAIL;
-	if (ctl_db_list(db, mask, all_ns ? NULL : ns, name, &rows, &cause) ==
+	if (store_db_list(db, mask, all_ns ? NULL : ns, name, &rows, &cause) ==
 	    -1) {
 		ctl_warnx("%s", cause);
 		free(cause);
@@ -368,7 +369,7 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 	}
 	if (name != NULL && rows.n == 0) {
 		ctl_warnx("%s \"%s\" not found in namespace %s",
-		    ctl_kind_resource(kind), name, ns);
+		    store_kind_resource(kind), name, ns);
 		goto out;
 	}
 	if (rows.n == 0 && out != CTL_GET_JSON) {
@@ -385,7 +386,7 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 	}
 	rc = CTL_EXIT_OK;
 out:
-	ctl_db_rows_clear(&rows);
-	ctl_db_close(db);
+	store_db_rows_clear(&rows);
+	store_db_close(db);
 	return rc;
 }

@@ -44,16 +44,6 @@ ctl_usage_error(const char *fmt, ...)
 	exit(CTL_EXIT_USAGE);
 }
 
-const char *
-ctl_kind_resource(enum config_kind kind)
-{
-	static char buf[128];
-
-	snprintf(buf, sizeof(buf), "%s.%s", config_kind_info(kind)->singular,
-	    config_kind_info(kind)->group);
-	return buf;
-}
-
 char *
 ctl_applied_by(void)
 {

@@ -10,7 +10,9 @@ src_lib_libweft_a_SOURCES += \
 	src/lib/config_serviceentry.c src/lib/config_serviceentry.h \
 	src/lib/config_workloadentry.c src/lib/config_workloadentry.h \
 	src/lib/config_destinationrule.c src/lib/config_destinationrule.h \
-	src/lib/config_virtualservice.c src/lib/config_virtualservice.h
+	src/lib/config_virtualservice.c src/lib/config_virtualservice.h \
+	src/lib/store_db.c src/lib/store_db.h \
+	src/lib/store_apply.c src/lib/store_apply.h
 src_lib_libweft_a_CFLAGS += $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 
 bin_PROGRAMS += src/ctl/weftctl
@@ -19,8 +21,7 @@ src_ctl_weftctl_SOURCES = \
 	src/ctl/ctl_input.c \
 	src/ctl/ctl_apply.c \
 	src/ctl/ctl_get.c \
-	src/ctl/ctl_delete.c \
-	src/ctl/ctl_db.c src/ctl/ctl_db.h
+	src/ctl/ctl_delete.c
 src_ctl_weftctl_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS) \
 	$(YAML_CFLAGS)
 src_ctl_weftctl_LDADD = src/lib/libweft.a $(SQLITE_LIBS) $(JANSSON_LIBS) \

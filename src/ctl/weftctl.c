@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "ctl.h"
-#include "ctl_db.h"
+#include "store_db.h"
 #include "log.h"
 
 void
@@ -56,10 +56,10 @@ ctl_common_option(struct ctl *ctl, int ch, const char *arg)
 	return 0;
 }
 
-struct ctl_db *
+struct store_db *
 ctl_open(struct ctl *ctl, int write)
 {
-	struct ctl_db *db;
+	struct store_db *db;
 	char *cause = NULL;
 
 	if (ctl->server != NULL) {
@@ -68,7 +68,7 @@ ctl_open(struct ctl *ctl, int write)
 		    ctl->server);
 		return NULL;
 	}
-	db = ctl_db_open(ctl->db_path, write, &cause);
+	db = store_db_open(ctl->db_path, write, &cause);
 	if (db == NULL) {
 		ctl_warnx("%s", cause);
 		free(cause);

@@ -3,8 +3,8 @@
  * stores resources as given and in the normalized tables the proxies
  * load (sql/schema.sql), in explicit transactions.
  */
-#ifndef WEFT_CTL_DB_H
-#define WEFT_CTL_DB_H
+#ifndef WEFT_STORE_DB_H
+#define WEFT_STORE_DB_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,7 +13,7 @@
 
 #include "config_doc.h"
 
-struct ctl_db;
+struct store_db;
 
 /*
  * Opens the policy DB at path, creating it (mode 0644, with the current
@@ -22,24 +22,24 @@ struct ctl_db;
  * WAL mode and brought to the current schema; otherwise read-only.
  * Returns NULL with *cause set on failure.
  */
-struct ctl_db *ctl_db_open(const char *path, int write, char **cause);
-void ctl_db_close(struct ctl_db *db);
+struct store_db *store_db_open(const char *path, int write, char **cause);
+void store_db_close(struct store_db *db);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK (the last one cannot fail). */
-int ctl_db_begin(struct ctl_db *db, char **cause);
-int ctl_db_commit(struct ctl_db *db, char **cause);
-void ctl_db_rollback(struct ctl_db *db);
+int store_db_begin(struct store_db *db, char **cause);
+int store_db_commit(struct store_db *db, char **cause);
+void store_db_rollback(struct store_db *db);
 
 /* The policy version (config_version.version). */
-int ctl_db_version(struct ctl_db *db, int64_t *version, char **cause);
+int store_db_version(struct store_db *db, int64_t *version, char **cause);
 
 /*
  * Bumps the policy version, once per transaction: later calls in the
  * same transaction return the same new version.
  */
-int ctl_db_bump(struct ctl_db *db, int64_t *version, char **cause);
+int store_db_bump(struct store_db *db, int64_t *version, char **cause);
 
-struct ctl_db_row {
+struct store_db_row {
 	enum config_kind kind;
 	char *namespace;
 	char *name;
@@ -51,29 +51,29 @@ struct ctl_db_row {
 	int64_t version;
 };
 
-struct ctl_db_rows {
-	struct ctl_db_row *v;
+struct store_db_rows {
+	struct store_db_row *v;
 	size_t n;
 };
 
-#define CTL_DB_KIND(k)   (1u << (k))
-#define CTL_DB_ALL_KINDS ((1u << CONFIG_NKINDS) - 1)
+#define STORE_DB_KIND(k)   (1u << (k))
+#define STORE_DB_ALL_KINDS ((1u << CONFIG_NKINDS) - 1)
 
 /*
- * Appends to out the stored resources of the kinds in mask (CTL_DB_KIND
+ * Appends to out the stored resources of the kinds in mask (STORE_DB_KIND
  * bits), of namespace ns and named name (each NULL for any), ordered by
  * kind, namespace and name. Returns 0, or -1 with *cause set.
  */
-int ctl_db_list(struct ctl_db *db, unsigned int mask, const char *ns,
-    const char *name, struct ctl_db_rows *out, char **cause);
-void ctl_db_rows_clear(struct ctl_db_rows *rows);
+int store_db_list(struct store_db *db, unsigned int mask, const char *ns,
+    const char *name, struct store_db_rows *out, char **cause);
+void store_db_rows_clear(struct store_db_rows *rows);
 
 /*
  * Looks a resource up: returns 1 with *api_version and *spec (its JSON
  * text) allocated for the caller, 0 when there is none, -1 with *cause
  * set on error.
  */
-int ctl_db_get(struct ctl_db *db, enum config_kind kind, const char *ns,
+int store_db_get(struct store_db *db, enum config_kind kind, const char *ns,
     const char *name, char **api_version, char **spec, char **cause);
 
 /*
@@ -81,14 +81,14 @@ int ctl_db_get(struct ctl_db *db, enum config_kind kind, const char *ns,
  * its resources row, replacing any, and its normalized rows, after
  * deleting those of the copy it replaces.
  */
-int ctl_db_put(struct ctl_db *db, const struct config_resource *r,
+int store_db_put(struct store_db *db, const struct config_resource *r,
     const char *applied_by, int64_t version, char **cause);
 
 /*
  * Deletes a resource and its normalized rows. Returns 1 when it was
  * there, 0 when not, -1 with *cause set on error.
  */
-int ctl_db_delete(struct ctl_db *db, enum config_kind kind, const char *ns,
+int store_db_delete(struct store_db *db, enum config_kind kind, const char *ns,
     const char *name, char **cause);
 
 #endif

@@ -14,14 +14,14 @@
 #include "config_serviceentry.h"
 #include "config_virtualservice.h"
 #include "config_workloadentry.h"
-#include "ctl_db.h"
+#include "store_db.h"
 #include "schema_db.h"
 #include "xmalloc.h"
 
 /* Long enough for another writer (weft-sync, a second weftctl). */
-#define CTL_DB_BUSY_MS 5000
+#define STORE_DB_BUSY_MS 5000
 
-enum ctl_db_stmt {
+enum store_db_stmt {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -48,7 +48,7 @@ enum ctl_db_stmt {
 	ST_COUNT,
 };
 
-static const char *const ctl_db_sql[ST_COUNT] = {
+static const char *const store_db_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -105,7 +105,7 @@ static const char *const ctl_db_sql[ST_COUNT] = {
 		      "traffic_policy) VALUES (?1, ?2, ?3, ?4)",
 };
 
-struct ctl_db {
+struct store_db {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *st[ST_COUNT];
@@ -113,7 +113,7 @@ struct ctl_db {
 };
 
 static int
-ctl_db_fail(struct ctl_db *d, char **cause)
+store_db_fail(struct store_db *d, char **cause)
 {
 	xasprintf(cause, "%s: %s", d->path, sqlite3_errmsg(d->db));
 	return -1;
@@ -121,12 +121,12 @@ ctl_db_fail(struct ctl_db *d, char **cause)
 
 /* The statement, prepared once, reset and with its bindings cleared. */
 static sqlite3_stmt *
-ctl_db_stmt(struct ctl_db *d, enum ctl_db_stmt which, char **cause)
+store_db_stmt(struct store_db *d, enum store_db_stmt which, char **cause)
 {
 	if (d->st[which] == NULL &&
-	    sqlite3_prepare_v2(d->db, ctl_db_sql[which], -1, &d->st[which],
+	    sqlite3_prepare_v2(d->db, store_db_sql[which], -1, &d->st[which],
 		NULL) != SQLITE_OK) {
-		ctl_db_fail(d, cause);
+		store_db_fail(d, cause);
 		return NULL;
 	}
 	sqlite3_reset(d->st[which]);
@@ -136,23 +136,23 @@ ctl_db_stmt(struct ctl_db *d, enum ctl_db_stmt which, char **cause)
 
 /* Steps a statement that returns no row, then resets it. */
 static int
-ctl_db_done(struct ctl_db *d, sqlite3_stmt *st, char **cause)
+store_db_done(struct store_db *d, sqlite3_stmt *st, char **cause)
 {
 	int rc;
 
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE) {
-		ctl_db_fail(d, cause);
+		store_db_fail(d, cause);
 		sqlite3_reset(st);
 		return -1;
 	}
 	if (sqlite3_reset(st) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
+		return store_db_fail(d, cause);
 	return 0;
 }
 
 static int
-ctl_db_text(sqlite3_stmt *st, int i, const char *s)
+store_db_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s == NULL)
 		return sqlite3_bind_null(st, i);
@@ -161,7 +161,7 @@ ctl_db_text(sqlite3_stmt *st, int i, const char *s)
 
 /* Binds v as JSON text, NULL as SQL NULL. */
 static int
-ctl_db_json(sqlite3_stmt *st, int i, const json_t *v)
+store_db_json(sqlite3_stmt *st, int i, const json_t *v)
 {
 	char *s;
 
@@ -173,7 +173,7 @@ ctl_db_json(sqlite3_stmt *st, int i, const json_t *v)
 }
 
 static int
-ctl_db_int(sqlite3_stmt *st, int i, int64_t v, int null_if_zero)
+store_db_int(sqlite3_stmt *st, int i, int64_t v, int null_if_zero)
 {
 	if (null_if_zero && v == 0)
 		return sqlite3_bind_null(st, i);
@@ -182,7 +182,7 @@ ctl_db_int(sqlite3_stmt *st, int i, int64_t v, int null_if_zero)
 
 /* Runs SQL of no result (pragmas). */
 static int
-ctl_db_exec(struct ctl_db *d, const char *sql, char **cause)
+store_db_exec(struct store_db *d, const char *sql, char **cause)
 {
 	char *err = NULL;
 
@@ -197,7 +197,7 @@ ctl_db_exec(struct ctl_db *d, const char *sql, char **cause)
 
 /* Creates an empty DB file readable by the proxies, whatever the umask. */
 static int
-ctl_db_create(const char *path, char **cause)
+store_db_create(const char *path, char **cause)
 {
 	int fd;
 
@@ -219,7 +219,7 @@ ctl_db_create(const char *path, char **cause)
 
 /* Prefixes *cause with the DB's path; returns -1. */
 static int
-ctl_db_prefix(struct ctl_db *d, char **cause)
+store_db_prefix(struct store_db *d, char **cause)
 {
 	char *c = *cause;
 
@@ -229,23 +229,23 @@ ctl_db_prefix(struct ctl_db *d, char **cause)
 }
 
 static int
-ctl_db_connect(struct ctl_db *d, int write, char **cause)
+store_db_connect(struct store_db *d, int write, char **cause)
 {
 	int flags = write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
 	int v, persist;
 
 	if (sqlite3_open_v2(d->path, &d->db, flags, NULL) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
+		return store_db_fail(d, cause);
 	sqlite3_extended_result_codes(d->db, 1);
-	sqlite3_busy_timeout(d->db, CTL_DB_BUSY_MS);
-	if (ctl_db_exec(d, "PRAGMA foreign_keys = ON", cause) == -1)
+	sqlite3_busy_timeout(d->db, STORE_DB_BUSY_MS);
+	if (store_db_exec(d, "PRAGMA foreign_keys = ON", cause) == -1)
 		return -1;
 	if (!write) {
 		if (schema_version(d->db, &v, cause) == -1)
-			return ctl_db_prefix(d, cause);
+			return store_db_prefix(d, cause);
 		return v == SCHEMA_VERSION ? 0 : 1;
 	}
-	if (ctl_db_exec(d, "PRAGMA journal_mode = WAL", cause) == -1)
+	if (store_db_exec(d, "PRAGMA journal_mode = WAL", cause) == -1)
 		return -1;
 	/*
 	 * Keep the -wal and -shm files after the last close: a reader that
@@ -256,14 +256,14 @@ ctl_db_connect(struct ctl_db *d, int write, char **cause)
 	persist = 1;
 	sqlite3_file_control(d->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	if (schema_migrate(d->db, cause) == -1)
-		return ctl_db_prefix(d, cause);
+		return store_db_prefix(d, cause);
 	return 0;
 }
 
-struct ctl_db *
-ctl_db_open(const char *path, int write, char **cause)
+struct store_db *
+store_db_open(const char *path, int write, char **cause)
 {
-	struct ctl_db *d;
+	struct store_db *d;
 	struct stat sb;
 	int rc;
 
@@ -272,7 +272,7 @@ ctl_db_open(const char *path, int write, char **cause)
 			xasprintf(cause, "%s: %s", path, strerror(errno));
 			return NULL;
 		}
-		if (ctl_db_create(path, cause) == -1)
+		if (store_db_create(path, cause) == -1)
 			return NULL;
 		write = 1;
 	} else if (!S_ISREG(sb.st_mode)) {
@@ -281,22 +281,22 @@ ctl_db_open(const char *path, int write, char **cause)
 	}
 	d = xcalloc(1, sizeof(*d));
 	d->path = xstrdup(path);
-	rc = ctl_db_connect(d, write, cause);
+	rc = store_db_connect(d, write, cause);
 	if (rc == 1) {
 		/* Read-only, but the schema needs creating or moving on. */
 		sqlite3_close(d->db);
 		d->db = NULL;
-		rc = ctl_db_connect(d, 1, cause);
+		rc = store_db_connect(d, 1, cause);
 	}
 	if (rc == -1) {
-		ctl_db_close(d);
+		store_db_close(d);
 		return NULL;
 	}
 	return d;
 }
 
 void
-ctl_db_close(struct ctl_db *d)
+store_db_close(struct store_db *d)
 {
 	size_t i;
 
@@ -310,28 +310,28 @@ ctl_db_close(struct ctl_db *d)
 }
 
 int
-ctl_db_begin(struct ctl_db *d, char **cause)
+store_db_begin(struct store_db *d, char **cause)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ctl_db_stmt(d, ST_BEGIN, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_BEGIN, cause)) == NULL)
 		return -1;
 	d->bumped = 0;
-	return ctl_db_done(d, st, cause);
+	return store_db_done(d, st, cause);
 }
 
 int
-ctl_db_commit(struct ctl_db *d, char **cause)
+store_db_commit(struct store_db *d, char **cause)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ctl_db_stmt(d, ST_COMMIT, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_COMMIT, cause)) == NULL)
 		return -1;
-	return ctl_db_done(d, st, cause);
+	return store_db_done(d, st, cause);
 }
 
 void
-ctl_db_rollback(struct ctl_db *d)
+store_db_rollback(struct store_db *d)
 {
 	if (sqlite3_get_autocommit(d->db))
 		return;
@@ -339,14 +339,14 @@ ctl_db_rollback(struct ctl_db *d)
 }
 
 int
-ctl_db_version(struct ctl_db *d, int64_t *version, char **cause)
+store_db_version(struct store_db *d, int64_t *version, char **cause)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ctl_db_stmt(d, ST_VERSION, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_VERSION, cause)) == NULL)
 		return -1;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		ctl_db_fail(d, cause);
+		store_db_fail(d, cause);
 		sqlite3_reset(st);
 		return -1;
 	}
@@ -356,7 +356,7 @@ ctl_db_version(struct ctl_db *d, int64_t *version, char **cause)
 }
 
 int
-ctl_db_bump(struct ctl_db *d, int64_t *version, char **cause)
+store_db_bump(struct store_db *d, int64_t *version, char **cause)
 {
 	sqlite3_stmt *st;
 
@@ -364,22 +364,22 @@ ctl_db_bump(struct ctl_db *d, int64_t *version, char **cause)
 		*version = d->bumped;
 		return 0;
 	}
-	if ((st = ctl_db_stmt(d, ST_BUMP, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_BUMP, cause)) == NULL)
 		return -1;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		ctl_db_fail(d, cause);
+		store_db_fail(d, cause);
 		sqlite3_reset(st);
 		return -1;
 	}
 	d->bumped = sqlite3_column_int64(st, 0);
-	if (ctl_db_done(d, st, cause) == -1)
+	if (store_db_done(d, st, cause) == -1)
 		return -1;
 	*version = d->bumped;
 	return 0;
 }
 
 static char *
-ctl_db_column(sqlite3_stmt *st, int i)
+store_db_column(sqlite3_stmt *st, int i)
 {
 	const unsigned char *s = sqlite3_column_text(st, i);
 
@@ -387,25 +387,25 @@ ctl_db_column(sqlite3_stmt *st, int i)
 }
 
 int
-ctl_db_list(struct ctl_db *d, unsigned int mask, const char *ns,
-    const char *name, struct ctl_db_rows *out, char **cause)
+store_db_list(struct store_db *d, unsigned int mask, const char *ns,
+    const char *name, struct store_db_rows *out, char **cause)
 {
-	struct ctl_db_row *row, *v, tmp;
+	struct store_db_row *row, *v, tmp;
 	enum config_kind kind;
 	sqlite3_stmt *st;
 	json_error_t jerr;
 	size_t i, j, first = out->n;
 	int rc;
 
-	if ((st = ctl_db_stmt(d, ST_LIST, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_LIST, cause)) == NULL)
 		return -1;
-	if (ctl_db_text(st, 1, ns) != SQLITE_OK ||
-	    ctl_db_text(st, 2, name) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
+	if (store_db_text(st, 1, ns) != SQLITE_OK ||
+	    store_db_text(st, 2, name) != SQLITE_OK)
+		return store_db_fail(d, cause);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (config_kind_lookup((const char *)sqlite3_column_text(st, 0),
 			&kind) == -1 ||
-		    !(mask & CTL_DB_KIND(kind)))
+		    !(mask & STORE_DB_KIND(kind)))
 			continue; /* kinds of other modules */
 		v = realloc(out->v, (out->n + 1) * sizeof(*out->v));
 		if (v == NULL)
@@ -414,12 +414,12 @@ ctl_db_list(struct ctl_db *d, unsigned int mask, const char *ns,
 		row = &out->v[out->n];
 		memset(row, 0, sizeof(*row));
 		row->kind = kind;
-		row->namespace = ctl_db_column(st, 1);
-		row->name = ctl_db_column(st, 2);
-		row->api_version = ctl_db_column(st, 3);
-		row->spec_text = ctl_db_column(st, 4);
-		row->applied_by = ctl_db_column(st, 5);
-		row->applied_at = ctl_db_column(st, 6);
+		row->namespace = store_db_column(st, 1);
+		row->name = store_db_column(st, 2);
+		row->api_version = store_db_column(st, 3);
+		row->spec_text = store_db_column(st, 4);
+		row->applied_by = store_db_column(st, 5);
+		row->applied_at = store_db_column(st, 6);
 		row->version = sqlite3_column_int64(st, 7);
 		out->n++;
 		row->spec = json_loads(row->spec_text, 0, &jerr);
@@ -432,7 +432,7 @@ ctl_db_list(struct ctl_db *d, unsigned int mask, const char *ns,
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		ctl_db_fail(d, cause);
+		store_db_fail(d, cause);
 		sqlite3_reset(st);
 		return -1;
 	}
@@ -450,9 +450,9 @@ ctl_db_list(struct ctl_db *d, unsigned int mask, const char *ns,
 }
 
 void
-ctl_db_rows_clear(struct ctl_db_rows *rows)
+store_db_rows_clear(struct store_db_rows *rows)
 {
-	struct ctl_db_row *r;
+	struct store_db_row *r;
 	size_t i;
 
 	for (i = 0; i < rows->n; i++) {
@@ -471,40 +471,40 @@ ctl_db_rows_clear(struct ctl_db_rows *rows)
 }
 
 int
-ctl_db_get(struct ctl_db *d, enum config_kind kind, const char *ns,
+store_db_get(struct store_db *d, enum config_kind kind, const char *ns,
     const char *name, char **api_version, char **spec, char **cause)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = ctl_db_stmt(d, ST_GET, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_GET, cause)) == NULL)
 		return -1;
-	if (ctl_db_text(st, 1, config_kind_info(kind)->kind) != SQLITE_OK ||
-	    ctl_db_text(st, 2, ns) != SQLITE_OK ||
-	    ctl_db_text(st, 3, name) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
+	if (store_db_text(st, 1, config_kind_info(kind)->kind) != SQLITE_OK ||
+	    store_db_text(st, 2, ns) != SQLITE_OK ||
+	    store_db_text(st, 3, name) != SQLITE_OK)
+		return store_db_fail(d, cause);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
 		return 0;
 	}
 	if (rc != SQLITE_ROW) {
-		ctl_db_fail(d, cause);
+		store_db_fail(d, cause);
 		sqlite3_reset(st);
 		return -1;
 	}
-	*api_version = ctl_db_column(st, 0);
-	*spec = ctl_db_column(st, 1);
+	*api_version = store_db_column(st, 0);
+	*spec = store_db_column(st, 1);
 	sqlite3_reset(st);
 	return 1;
 }
 
 /* Deletes the normalized rows of a resource (cascading to its parts). */
 static int
-ctl_db_unnormalize(struct ctl_db *d, enum config_kind kind, const char *ns,
+store_db_unnormalize(struct store_db *d, enum config_kind kind, const char *ns,
     const char *name, char **cause)
 {
-	static const enum ctl_db_stmt which[CONFIG_NKINDS] = {
+	static const enum store_db_stmt which[CONFIG_NKINDS] = {
 	    [CONFIG_SERVICE_ENTRY] = ST_DEL_SERVICE,
 	    [CONFIG_WORKLOAD_ENTRY] = ST_DEL_WORKLOAD,
 	    [CONFIG_DESTINATION_RULE] = ST_DEL_DR,
@@ -512,54 +512,55 @@ ctl_db_unnormalize(struct ctl_db *d, enum config_kind kind, const char *ns,
 	};
 	sqlite3_stmt *st;
 
-	if ((st = ctl_db_stmt(d, which[kind], cause)) == NULL)
+	if ((st = store_db_stmt(d, which[kind], cause)) == NULL)
 		return -1;
-	if (ctl_db_text(st, 1, ns) != SQLITE_OK ||
-	    ctl_db_text(st, 2, name) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
-	return ctl_db_done(d, st, cause);
+	if (store_db_text(st, 1, ns) != SQLITE_OK ||
+	    store_db_text(st, 2, name) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	return store_db_done(d, st, cause);
 }
 
 static int
-ctl_db_put_workload(struct ctl_db *d, const char *ns, const char *name,
+store_db_put_workload(struct store_db *d, const char *ns, const char *name,
     const char *source, int64_t service_id, const struct config_workload *w,
     char **cause)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ctl_db_stmt(d, ST_INS_WORKLOAD, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_INS_WORKLOAD, cause)) == NULL)
 		return -1;
-	if (ctl_db_text(st, 1, ns) != SQLITE_OK ||
-	    ctl_db_text(st, 2, name) != SQLITE_OK ||
-	    ctl_db_text(st, 3, source) != SQLITE_OK ||
-	    ctl_db_int(st, 4, service_id, 1) != SQLITE_OK ||
-	    ctl_db_text(st, 5, w->address) != SQLITE_OK ||
-	    ctl_db_json(st, 6, w->labels) != SQLITE_OK ||
-	    ctl_db_json(st, 7, w->ports) != SQLITE_OK ||
-	    ctl_db_text(st, 8, w->service_account) != SQLITE_OK ||
-	    ctl_db_text(st, 9, w->locality) != SQLITE_OK ||
-	    ctl_db_int(st, 10, w->weight, 0) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
-	return ctl_db_done(d, st, cause);
+	if (store_db_text(st, 1, ns) != SQLITE_OK ||
+	    store_db_text(st, 2, name) != SQLITE_OK ||
+	    store_db_text(st, 3, source) != SQLITE_OK ||
+	    store_db_int(st, 4, service_id, 1) != SQLITE_OK ||
+	    store_db_text(st, 5, w->address) != SQLITE_OK ||
+	    store_db_json(st, 6, w->labels) != SQLITE_OK ||
+	    store_db_json(st, 7, w->ports) != SQLITE_OK ||
+	    store_db_text(st, 8, w->service_account) != SQLITE_OK ||
+	    store_db_text(st, 9, w->locality) != SQLITE_OK ||
+	    store_db_int(st, 10, w->weight, 0) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	return store_db_done(d, st, cause);
 }
 
 /* Inserts one row of (id, text) into a service's hosts or addresses. */
 static int
-ctl_db_put_service_item(struct ctl_db *d, enum ctl_db_stmt which, int64_t id,
-    const char *text, char **cause)
+store_db_put_service_item(struct store_db *d, enum store_db_stmt which,
+    int64_t id, const char *text, char **cause)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ctl_db_stmt(d, which, cause)) == NULL)
+	if ((st = store_db_stmt(d, which, cause)) == NULL)
 		return -1;
-	if (ctl_db_int(st, 1, id, 0) != SQLITE_OK ||
-	    ctl_db_text(st, 2, text) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
-	return ctl_db_done(d, st, cause);
+	if (store_db_int(st, 1, id, 0) != SQLITE_OK ||
+	    store_db_text(st, 2, text) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	return store_db_done(d, st, cause);
 }
 
 static int
-ctl_db_put_se(struct ctl_db *d, const struct config_resource *r, char **cause)
+store_db_put_se(
+    struct store_db *d, const struct config_resource *r, char **cause)
 {
 	const struct config_se *se = r->u.se;
 	sqlite3_stmt *st;
@@ -568,46 +569,47 @@ ctl_db_put_se(struct ctl_db *d, const struct config_resource *r, char **cause)
 	char *name;
 	int rc;
 
-	if ((st = ctl_db_stmt(d, ST_INS_SERVICE, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_INS_SERVICE, cause)) == NULL)
 		return -1;
-	if (ctl_db_text(st, 1, r->namespace) != SQLITE_OK ||
-	    ctl_db_text(st, 2, r->name) != SQLITE_OK ||
-	    ctl_db_text(st, 3, se->resolution) != SQLITE_OK ||
-	    ctl_db_text(st, 4, se->location) != SQLITE_OK ||
-	    ctl_db_json(st, 5, se->selector) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
-	if (ctl_db_done(d, st, cause) == -1)
+	if (store_db_text(st, 1, r->namespace) != SQLITE_OK ||
+	    store_db_text(st, 2, r->name) != SQLITE_OK ||
+	    store_db_text(st, 3, se->resolution) != SQLITE_OK ||
+	    store_db_text(st, 4, se->location) != SQLITE_OK ||
+	    store_db_json(st, 5, se->selector) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	if (store_db_done(d, st, cause) == -1)
 		return -1;
 	id = sqlite3_last_insert_rowid(d->db);
 	for (i = 0; i < json_array_size(se->hosts); i++) {
-		if (ctl_db_put_service_item(d, ST_INS_HOST, id,
+		if (store_db_put_service_item(d, ST_INS_HOST, id,
 			json_string_value(json_array_get(se->hosts, i)),
 			cause) == -1)
 			return -1;
 	}
 	for (i = 0; i < json_array_size(se->addresses); i++) {
-		if (ctl_db_put_service_item(d, ST_INS_ADDRESS, id,
+		if (store_db_put_service_item(d, ST_INS_ADDRESS, id,
 			json_string_value(json_array_get(se->addresses, i)),
 			cause) == -1)
 			return -1;
 	}
 	for (i = 0; i < se->nports; i++) {
-		if ((st = ctl_db_stmt(d, ST_INS_PORT, cause)) == NULL)
+		if ((st = store_db_stmt(d, ST_INS_PORT, cause)) == NULL)
 			return -1;
-		if (ctl_db_int(st, 1, id, 0) != SQLITE_OK ||
-		    ctl_db_int(st, 2, se->ports[i].number, 0) != SQLITE_OK ||
-		    ctl_db_text(st, 3, se->ports[i].name) != SQLITE_OK ||
-		    ctl_db_text(st, 4, se->ports[i].protocol) != SQLITE_OK ||
-		    ctl_db_int(st, 5, se->ports[i].target_port, 1) != SQLITE_OK)
-			return ctl_db_fail(d, cause);
-		if (ctl_db_done(d, st, cause) == -1)
+		if (store_db_int(st, 1, id, 0) != SQLITE_OK ||
+		    store_db_int(st, 2, se->ports[i].number, 0) != SQLITE_OK ||
+		    store_db_text(st, 3, se->ports[i].name) != SQLITE_OK ||
+		    store_db_text(st, 4, se->ports[i].protocol) != SQLITE_OK ||
+		    store_db_int(st, 5, se->ports[i].target_port, 1) !=
+			SQLITE_OK)
+			return store_db_fail(d, cause);
+		if (store_db_done(d, st, cause) == -1)
 			return -1;
 	}
 	/* Inline endpoints are named after their entry and position. */
 	for (i = 0; i < se->nendpoints; i++) {
 		xasprintf(&name, "%s/%zu", r->name, i);
-		rc = ctl_db_put_workload(d, r->namespace, name, "ServiceEntry",
-		    id, &se->endpoints[i], cause);
+		rc = store_db_put_workload(d, r->namespace, name,
+		    "ServiceEntry", id, &se->endpoints[i], cause);
 		free(name);
 		if (rc == -1)
 			return -1;
@@ -616,7 +618,8 @@ ctl_db_put_se(struct ctl_db *d, const struct config_resource *r, char **cause)
 }
 
 static int
-ctl_db_put_vs(struct ctl_db *d, const struct config_resource *r, char **cause)
+store_db_put_vs(
+    struct store_db *d, const struct config_resource *r, char **cause)
 {
 	const struct config_vs *vs = r->u.vs;
 	const struct config_vs_route *rt;
@@ -625,49 +628,49 @@ ctl_db_put_vs(struct ctl_db *d, const struct config_resource *r, char **cause)
 	int64_t vs_id, route_id;
 	size_t i, j;
 
-	if ((st = ctl_db_stmt(d, ST_INS_VS, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_INS_VS, cause)) == NULL)
 		return -1;
-	if (ctl_db_text(st, 1, r->namespace) != SQLITE_OK ||
-	    ctl_db_text(st, 2, r->name) != SQLITE_OK ||
-	    ctl_db_json(st, 3, vs->hosts) != SQLITE_OK ||
-	    ctl_db_json(st, 4, vs->gateways) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
-	if (ctl_db_done(d, st, cause) == -1)
+	if (store_db_text(st, 1, r->namespace) != SQLITE_OK ||
+	    store_db_text(st, 2, r->name) != SQLITE_OK ||
+	    store_db_json(st, 3, vs->hosts) != SQLITE_OK ||
+	    store_db_json(st, 4, vs->gateways) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	if (store_db_done(d, st, cause) == -1)
 		return -1;
 	vs_id = sqlite3_last_insert_rowid(d->db);
 	for (i = 0; i < vs->nroutes; i++) {
 		rt = &vs->routes[i];
-		if ((st = ctl_db_stmt(d, ST_INS_ROUTE, cause)) == NULL)
+		if ((st = store_db_stmt(d, ST_INS_ROUTE, cause)) == NULL)
 			return -1;
-		if (ctl_db_int(st, 1, vs_id, 0) != SQLITE_OK ||
-		    ctl_db_int(st, 2, (int64_t)i, 0) != SQLITE_OK ||
-		    ctl_db_text(st, 3, rt->name) != SQLITE_OK ||
-		    ctl_db_json(st, 4, rt->match) != SQLITE_OK ||
+		if (store_db_int(st, 1, vs_id, 0) != SQLITE_OK ||
+		    store_db_int(st, 2, (int64_t)i, 0) != SQLITE_OK ||
+		    store_db_text(st, 3, rt->name) != SQLITE_OK ||
+		    store_db_json(st, 4, rt->match) != SQLITE_OK ||
 		    (rt->timeout_ms >= 0
-			    ? ctl_db_int(st, 5, rt->timeout_ms, 0)
+			    ? store_db_int(st, 5, rt->timeout_ms, 0)
 			    : sqlite3_bind_null(st, 5)) != SQLITE_OK ||
-		    ctl_db_json(st, 6, rt->retries) != SQLITE_OK ||
-		    ctl_db_json(st, 7, rt->fault) != SQLITE_OK ||
-		    ctl_db_json(st, 8, rt->mirror) != SQLITE_OK ||
-		    ctl_db_json(st, 9, rt->rewrite) != SQLITE_OK ||
-		    ctl_db_json(st, 10, rt->headers) != SQLITE_OK)
-			return ctl_db_fail(d, cause);
-		if (ctl_db_done(d, st, cause) == -1)
+		    store_db_json(st, 6, rt->retries) != SQLITE_OK ||
+		    store_db_json(st, 7, rt->fault) != SQLITE_OK ||
+		    store_db_json(st, 8, rt->mirror) != SQLITE_OK ||
+		    store_db_json(st, 9, rt->rewrite) != SQLITE_OK ||
+		    store_db_json(st, 10, rt->headers) != SQLITE_OK)
+			return store_db_fail(d, cause);
+		if (store_db_done(d, st, cause) == -1)
 			return -1;
 		route_id = sqlite3_last_insert_rowid(d->db);
 		for (j = 0; j < rt->ndests; j++) {
 			ds = &rt->dests[j];
-			if ((st = ctl_db_stmt(d, ST_INS_DEST, cause)) == NULL)
+			if ((st = store_db_stmt(d, ST_INS_DEST, cause)) == NULL)
 				return -1;
-			if (ctl_db_int(st, 1, route_id, 0) != SQLITE_OK ||
-			    ctl_db_int(st, 2, (int64_t)j, 0) != SQLITE_OK ||
-			    ctl_db_text(st, 3, ds->host) != SQLITE_OK ||
-			    ctl_db_text(st, 4, ds->subset) != SQLITE_OK ||
-			    ctl_db_int(st, 5, ds->port, 1) != SQLITE_OK ||
-			    ctl_db_int(st, 6, ds->weight, 0) != SQLITE_OK ||
-			    ctl_db_json(st, 7, ds->headers) != SQLITE_OK)
-				return ctl_db_fail(d, cause);
-			if (ctl_db_done(d, st, cause) == -1)
+			if (store_db_int(st, 1, route_id, 0) != SQLITE_OK ||
+			    store_db_int(st, 2, (int64_t)j, 0) != SQLITE_OK ||
+			    store_db_text(st, 3, ds->host) != SQLITE_OK ||
+			    store_db_text(st, 4, ds->subset) != SQLITE_OK ||
+			    store_db_int(st, 5, ds->port, 1) != SQLITE_OK ||
+			    store_db_int(st, 6, ds->weight, 0) != SQLITE_OK ||
+			    store_db_json(st, 7, ds->headers) != SQLITE_OK)
+				return store_db_fail(d, cause);
+			if (store_db_done(d, st, cause) == -1)
 				return -1;
 		}
 	}
@@ -675,88 +678,91 @@ ctl_db_put_vs(struct ctl_db *d, const struct config_resource *r, char **cause)
 }
 
 static int
-ctl_db_put_dr(struct ctl_db *d, const struct config_resource *r, char **cause)
+store_db_put_dr(
+    struct store_db *d, const struct config_resource *r, char **cause)
 {
 	const struct config_dr *dr = r->u.dr;
 	sqlite3_stmt *st;
 	int64_t id;
 	size_t i;
 
-	if ((st = ctl_db_stmt(d, ST_INS_DR, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_INS_DR, cause)) == NULL)
 		return -1;
-	if (ctl_db_text(st, 1, r->namespace) != SQLITE_OK ||
-	    ctl_db_text(st, 2, r->name) != SQLITE_OK ||
-	    ctl_db_text(st, 3, dr->host) != SQLITE_OK ||
-	    ctl_db_json(st, 4, dr->traffic_policy) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
-	if (ctl_db_done(d, st, cause) == -1)
+	if (store_db_text(st, 1, r->namespace) != SQLITE_OK ||
+	    store_db_text(st, 2, r->name) != SQLITE_OK ||
+	    store_db_text(st, 3, dr->host) != SQLITE_OK ||
+	    store_db_json(st, 4, dr->traffic_policy) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	if (store_db_done(d, st, cause) == -1)
 		return -1;
 	id = sqlite3_last_insert_rowid(d->db);
 	for (i = 0; i < dr->nsubsets; i++) {
-		if ((st = ctl_db_stmt(d, ST_INS_SUBSET, cause)) == NULL)
+		if ((st = store_db_stmt(d, ST_INS_SUBSET, cause)) == NULL)
 			return -1;
-		if (ctl_db_int(st, 1, id, 0) != SQLITE_OK ||
-		    ctl_db_text(st, 2, dr->subsets[i].name) != SQLITE_OK ||
-		    ctl_db_json(st, 3, dr->subsets[i].labels) != SQLITE_OK ||
-		    ctl_db_json(st, 4, dr->subsets[i].traffic_policy) !=
+		if (store_db_int(st, 1, id, 0) != SQLITE_OK ||
+		    store_db_text(st, 2, dr->subsets[i].name) != SQLITE_OK ||
+		    store_db_json(st, 3, dr->subsets[i].labels) != SQLITE_OK ||
+		    store_db_json(st, 4, dr->subsets[i].traffic_policy) !=
 			SQLITE_OK)
-			return ctl_db_fail(d, cause);
-		if (ctl_db_done(d, st, cause) == -1)
+			return store_db_fail(d, cause);
+		if (store_db_done(d, st, cause) == -1)
 			return -1;
 	}
 	return 0;
 }
 
 int
-ctl_db_put(struct ctl_db *d, const struct config_resource *r,
+store_db_put(struct store_db *d, const struct config_resource *r,
     const char *applied_by, int64_t version, char **cause)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ctl_db_stmt(d, ST_PUT, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_PUT, cause)) == NULL)
 		return -1;
-	if (ctl_db_text(st, 1, config_kind_info(r->kind)->kind) != SQLITE_OK ||
-	    ctl_db_text(st, 2, r->namespace) != SQLITE_OK ||
-	    ctl_db_text(st, 3, r->name) != SQLITE_OK ||
-	    ctl_db_text(st, 4, r->api_version) != SQLITE_OK ||
-	    ctl_db_json(st, 5, r->spec) != SQLITE_OK ||
-	    ctl_db_text(st, 6, applied_by) != SQLITE_OK ||
-	    ctl_db_int(st, 7, version, 0) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
-	if (ctl_db_done(d, st, cause) == -1 ||
-	    ctl_db_unnormalize(d, r->kind, r->namespace, r->name, cause) == -1)
+	if (store_db_text(st, 1, config_kind_info(r->kind)->kind) !=
+		SQLITE_OK ||
+	    store_db_text(st, 2, r->namespace) != SQLITE_OK ||
+	    store_db_text(st, 3, r->name) != SQLITE_OK ||
+	    store_db_text(st, 4, r->api_version) != SQLITE_OK ||
+	    store_db_json(st, 5, r->spec) != SQLITE_OK ||
+	    store_db_text(st, 6, applied_by) != SQLITE_OK ||
+	    store_db_int(st, 7, version, 0) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	if (store_db_done(d, st, cause) == -1 ||
+	    store_db_unnormalize(d, r->kind, r->namespace, r->name, cause) ==
+		-1)
 		return -1;
 	switch (r->kind) {
 	case CONFIG_SERVICE_ENTRY:
-		return ctl_db_put_se(d, r, cause);
+		return store_db_put_se(d, r, cause);
 	case CONFIG_WORKLOAD_ENTRY:
-		return ctl_db_put_workload(d, r->namespace, r->name,
+		return store_db_put_workload(d, r->namespace, r->name,
 		    "WorkloadEntry", 0, r->u.we, cause);
 	case CONFIG_DESTINATION_RULE:
-		return ctl_db_put_dr(d, r, cause);
+		return store_db_put_dr(d, r, cause);
 	case CONFIG_VIRTUAL_SERVICE:
-		return ctl_db_put_vs(d, r, cause);
+		return store_db_put_vs(d, r, cause);
 	}
 	return 0;
 }
 
 int
-ctl_db_delete(struct ctl_db *d, enum config_kind kind, const char *ns,
+store_db_delete(struct store_db *d, enum config_kind kind, const char *ns,
     const char *name, char **cause)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ctl_db_stmt(d, ST_DEL, cause)) == NULL)
+	if ((st = store_db_stmt(d, ST_DEL, cause)) == NULL)
 		return -1;
-	if (ctl_db_text(st, 1, config_kind_info(kind)->kind) != SQLITE_OK ||
-	    ctl_db_text(st, 2, ns) != SQLITE_OK ||
-	    ctl_db_text(st, 3, name) != SQLITE_OK)
-		return ctl_db_fail(d, cause);
-	if (ctl_db_done(d, st, cause) == -1)
+	if (store_db_text(st, 1, config_kind_info(kind)->kind) != SQLITE_OK ||
+	    store_db_text(st, 2, ns) != SQLITE_OK ||
+	    store_db_text(st, 3, name) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	if (store_db_done(d, st, cause) == -1)
 		return -1;
 	if (sqlite3_changes(d->db) == 0)
 		return 0;
-	if (ctl_db_unnormalize(d, kind, ns, name, cause) == -1)
+	if (store_db_unnormalize(d, kind, ns, name, cause) == -1)
 		return -1;
 	return 1;
 }
