@@ -176,3 +176,90 @@ FROM virtual_services v, json_each(v.hosts) hs
 JOIN routes r ON r.vs_id = v.id
 JOIN route_destinations d ON d.route_id = r.id
 ORDER BY v.namespace, hs.value, r.position, d.position;
+
+-- Schema version 2: replication. Tables named server_* and sync_* are
+-- the local state of weft-server and weft-sync: they are never part of a
+-- changeset, so each DB keeps its own. Every other table is replicated
+-- from weft-server to the workloads' copies, row for row.
+
+-- weft-server: one SQLite session changeset per applied transaction,
+-- keyed by the policy version it produced. History older than the
+-- retention is dropped; a sync client behind it gets a full snapshot.
+CREATE TABLE server_changesets (
+	version INTEGER PRIMARY KEY,
+	changeset BLOB NOT NULL,
+	created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- weft-server: the identity of this policy history. A DB made anew gets
+-- a new one, so that a workload copy from another history resyncs in
+-- full instead of applying changesets that do not follow on from it.
+CREATE TABLE server_history (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	history TEXT NOT NULL
+);
+
+-- weft-server: join tokens, by their public id; only a hash of the
+-- secret is kept.
+CREATE TABLE server_tokens (
+	id TEXT PRIMARY KEY,
+	secret_sha256 TEXT NOT NULL,
+	namespace TEXT NOT NULL,
+	workload TEXT NOT NULL,
+	service_account TEXT NOT NULL,
+	expires_at INTEGER NOT NULL, -- Unix seconds
+	created_by TEXT NOT NULL,
+	created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- weft-server: every workload that registered, and what its sync daemon
+-- last reported (written in batches, so it may lag by a few seconds).
+CREATE TABLE server_proxies (
+	namespace TEXT NOT NULL,
+	workload TEXT NOT NULL,
+	service_account TEXT NOT NULL,
+	address TEXT NOT NULL,
+	applied_version INTEGER NOT NULL DEFAULT 0, -- in the workload's DB
+	proxy_version INTEGER NOT NULL DEFAULT -1,  -- in its proxy, -1 unknown
+	last_contact INTEGER NOT NULL,		    -- Unix seconds
+	cert_expiry INTEGER,			    -- Unix seconds
+	registered_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+	PRIMARY KEY (namespace, workload)
+);
+
+-- weft-server: every workload certificate the CA issued.
+CREATE TABLE server_certificates (
+	serial TEXT PRIMARY KEY,
+	spiffe_id TEXT NOT NULL,
+	namespace TEXT NOT NULL,
+	workload TEXT NOT NULL,
+	not_after INTEGER NOT NULL, -- Unix seconds
+	issued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- weft-sync: where this copy comes from and how far it got.
+CREATE TABLE sync_state (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	server TEXT NOT NULL,
+	history TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	synced_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- Audit: every proxy that registered, whether it runs the current
+-- policy, and when its certificate expires.
+CREATE VIEW proxy_status AS
+SELECT p.namespace AS namespace, p.workload AS workload,
+	p.address AS address, p.service_account AS service_account,
+	p.applied_version AS applied_version, p.proxy_version AS proxy_version,
+	(SELECT version FROM config_version) AS policy_version,
+	datetime(p.last_contact, 'unixepoch') AS last_contact,
+	datetime(p.cert_expiry, 'unixepoch') AS cert_expiry
+FROM server_proxies p ORDER BY p.namespace, p.workload;
+
+-- Audit: the certificates issued, soonest expiry first.
+CREATE VIEW certificates AS
+SELECT spiffe_id, namespace, workload, serial,
+	datetime(not_after, 'unixepoch') AS not_after, issued_at,
+	not_after < CAST(strftime('%s', 'now') AS INTEGER) AS expired
+FROM server_certificates ORDER BY not_after;

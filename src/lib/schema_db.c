@@ -11,17 +11,21 @@
 extern const char schema_sql[];
 
 /*
- * Migrations from version i to i + 1, run in order; migrations[0] is
- * the whole schema for a new DB. A later schema change appends here and
- * edits sql/schema.sql to match.
+ * sql/schema.sql is the whole schema of a new DB, in sections: what
+ * version N added starts at a line "-- Schema version N:". An older DB
+ * runs the sections after its version, in order, so that the file stays
+ * the one place where the schema is written.
  */
-static const char *const *
-schema_steps(void)
+static const char *
+schema_since(int version)
 {
-	static const char *steps[SCHEMA_VERSION];
+	char marker[48];
 
-	steps[0] = schema_sql;
-	return steps;
+	if (version == 0)
+		return schema_sql;
+	snprintf(
+	    marker, sizeof(marker), "\n-- Schema version %d:", version + 1);
+	return strstr(schema_sql, marker);
 }
 
 /* Runs a query of one integer result. */
@@ -82,7 +86,7 @@ schema_exec(sqlite3 *db, const char *sql, char **cause)
 int
 schema_migrate(sqlite3 *db, char **cause)
 {
-	const char *const *steps = schema_steps();
+	const char *sql;
 	char pragma[64];
 	int empty, v;
 
@@ -107,8 +111,15 @@ schema_migrate(sqlite3 *db, char **cause)
 			goto fail;
 		}
 	}
-	for (; v < SCHEMA_VERSION; v++) {
-		if (schema_exec(db, steps[v], cause) == -1)
+	if (v < SCHEMA_VERSION) {
+		if ((sql = schema_since(v)) == NULL) {
+			xasprintf(cause,
+			    "sql/schema.sql has no section for "
+			    "schema version %d",
+			    v + 1);
+			goto fail;
+		}
+		if (schema_exec(db, sql, cause) == -1)
 			goto fail;
 	}
 	snprintf(

@@ -55,7 +55,7 @@ refused() {
 (umask 077 && ctl get vs >/dev/null 2>"$T/err")
 check "a missing DB is created" test -f "$DB"
 expect_eq "created 0644 whatever the umask" 644 "$(stat -c %a "$DB")"
-expect_eq "with the current schema" 1 "$(q 'PRAGMA user_version')"
+expect_eq "with the current schema" 2 "$(q 'PRAGMA user_version')"
 expect_eq "in WAL mode" wal "$(q 'PRAGMA journal_mode')"
 expect_eq "at version 0" 0 "$(version)"
 expect_eq "an empty list says so" "No resources found in default namespace." "$(cat "$T/err")"

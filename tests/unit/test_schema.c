@@ -319,6 +319,37 @@ test_config_version_single_row(void **state)
 	sqlite3_close(db);
 }
 
+extern const char schema_sql[];
+
+/* A version 1 DB moves to the current version and keeps its rows. */
+static void
+test_from_v1(void **state)
+{
+	sqlite3 *db = open_memory();
+	const char *end;
+	char *v1;
+
+	end = strstr(schema_sql, "\n-- Schema version 2:");
+	assert_non_null(end);
+	v1 = strndup(schema_sql, (size_t)(end - schema_sql));
+	assert_non_null(v1);
+	exec_ok(db, v1);
+	free(v1);
+	exec_ok(db,
+	    "PRAGMA user_version = 1;"
+	    "UPDATE config_version SET version = 7;"
+	    "INSERT INTO services (namespace, name) VALUES ('shop', 'orders')");
+	assert_int_equal(table_count(db, "server_changesets"), 0);
+	migrate_ok(db);
+	assert_int_equal(user_version(db), SCHEMA_VERSION);
+	assert_int_equal(table_count(db, "server_changesets"), 1);
+	assert_int_equal(table_count(db, "sync_state"), 1);
+	assert_int_equal(
+	    query_int(db, "SELECT version FROM config_version"), 7);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM services"), 1);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -330,6 +361,7 @@ main(void)
 	    cmocka_unit_test_teardown(test_not_a_db, remove_tmp),
 	    cmocka_unit_test(test_spec_json_checked),
 	    cmocka_unit_test(test_config_version_single_row),
+	    cmocka_unit_test(test_from_v1),
 	};
 
 	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
