@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "config_doc.h"
 
 #define CTL_EXIT_OK    0
@@ -60,10 +62,12 @@ struct store_db *ctl_open(struct ctl *ctl, int write);
 /*
  * Reads the resources of files (each a path, or "-" for the standard
  * input) into out, as config_document does with ns and flags. Errors go
- * to errs; returns the number of errors.
+ * to errs; returns the number of errors. When raw is not NULL, appends
+ * {"name", "content"} of each file to that JSON array (for weft-server).
  */
 size_t ctl_input_load(char *const *files, size_t nfiles, const char *ns,
-    int flags, struct config_resources *out, struct config_errors *errs);
+    int flags, struct config_resources *out, struct config_errors *errs,
+    json_t *raw);
 
 /* Prints every error of errs on stderr, one line each. */
 void ctl_print_errors(const struct config_errors *errs);

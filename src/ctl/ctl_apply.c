@@ -76,7 +76,7 @@ ctl_apply(struct ctl *ctl, int argc, char **argv)
 	if (nfiles == 0)
 		ctl_usage_error("apply: -f FILE is required");
 
-	if (ctl_input_load(files, nfiles, ns, 0, &rs, &errs) > 0) {
+	if (ctl_input_load(files, nfiles, ns, 0, &rs, &errs, NULL) > 0) {
 		ctl_print_errors(&errs);
 		goto out;
 	}

@@ -92,7 +92,7 @@ ctl_delete(struct ctl *ctl, int argc, char **argv)
 			ctl_usage_error("delete: give -f FILE or KIND NAME, "
 					"not both");
 		if (ctl_input_load(files, nfiles, ns, CONFIG_ENVELOPE_ONLY, &rs,
-			&errs) > 0) {
+			&errs, NULL) > 0) {
 			ctl_print_errors(&errs);
 			goto out;
 		}

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config_input.h"
 #include "ctl.h"
 #include "xmalloc.h"
-#include "yaml_doc.h"
 
 /* Larger inputs are refused, not read without bound. */
 #define CTL_INPUT_MAX (64 * 1024 * 1024)
@@ -124,13 +124,13 @@ ctl_read_all(int fd, char **buf, size_t *len)
 
 static void
 ctl_input_file(const char *file, const char *ns, int flags,
-    struct config_resources *out, struct config_errors *errs)
+    struct config_resources *out, struct config_errors *errs, json_t *raw)
 {
-	struct yaml_docs docs;
 	const char *name;
-	char *buf, *cause;
-	size_t len, i;
-	int fd, errdoc;
+	json_t *content;
+	char *buf;
+	size_t len;
+	int fd;
 
 	if (strcmp(file, "-") == 0) {
 		fd = STDIN_FILENO;
@@ -153,29 +153,26 @@ ctl_input_file(const char *file, const char *ns, int flags,
 	}
 	if (fd != STDIN_FILENO)
 		close(fd);
-	if (yaml_doc_parse(buf, len, &docs, &errdoc, &cause) == -1) {
-		config_errors_add(errs, name, errdoc, NULL, NULL, "%s", cause);
-		free(cause);
-		free(buf);
-		return;
+	config_input_buffer(buf, len, name, ns, flags, out, errs);
+	if (raw != NULL) {
+		if ((content = json_stringn(buf, len)) == NULL)
+			config_errors_add(errs, NULL, 0, NULL, NULL,
+			    "%s: not UTF-8 text", name);
+		else
+			json_array_append_new(raw,
+			    json_pack("{s:s, s:o}", "name", name, "content",
+				content));
 	}
 	free(buf);
-	for (i = 0; i < docs.n; i++) {
-		if (docs.v[i].root == NULL)
-			continue; /* an empty document, as after a final --- */
-		config_document(
-		    docs.v[i].root, name, (int)i + 1, ns, flags, out, errs);
-	}
-	yaml_docs_clear(&docs);
 }
 
 size_t
 ctl_input_load(char *const *files, size_t nfiles, const char *ns, int flags,
-    struct config_resources *out, struct config_errors *errs)
+    struct config_resources *out, struct config_errors *errs, json_t *raw)
 {
 	size_t i, before = errs->n;
 
 	for (i = 0; i < nfiles; i++)
-		ctl_input_file(files[i], ns, flags, out, errs);
+		ctl_input_file(files[i], ns, flags, out, errs, raw);
 	return errs->n - before;
 }

@@ -12,7 +12,9 @@ src_lib_libweft_a_SOURCES += \
 	src/lib/config_destinationrule.c src/lib/config_destinationrule.h \
 	src/lib/config_virtualservice.c src/lib/config_virtualservice.h \
 	src/lib/store_db.c src/lib/store_db.h \
-	src/lib/store_apply.c src/lib/store_apply.h
+	src/lib/store_apply.c src/lib/store_apply.h \
+	src/lib/replica_db.c src/lib/replica_db.h \
+	src/lib/config_input.c src/lib/config_input.h
 src_lib_libweft_a_CFLAGS += $(JANSSON_CFLAGS) $(YAML_CFLAGS)
 
 bin_PROGRAMS += src/ctl/weftctl

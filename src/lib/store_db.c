@@ -309,6 +309,12 @@ store_db_close(struct store_db *d)
 	free(d);
 }
 
+struct sqlite3 *
+store_db_handle(struct store_db *d)
+{
+	return d->db;
+}
+
 int
 store_db_begin(struct store_db *d, char **cause)
 {

@@ -25,6 +25,12 @@ struct store_db;
 struct store_db *store_db_open(const char *path, int write, char **cause);
 void store_db_close(struct store_db *db);
 
+/*
+ * The connection, for the modules that replicate this DB (weft-server's
+ * and weft-sync's *_db.c): they add their own statements to it.
+ */
+struct sqlite3 *store_db_handle(struct store_db *db);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK (the last one cannot fail). */
 int store_db_begin(struct store_db *db, char **cause);
 int store_db_commit(struct store_db *db, char **cause);

@@ -28,6 +28,17 @@ xcalloc(size_t nmemb, size_t size)
 	return p;
 }
 
+void *
+xreallocarray(void *ptr, size_t nmemb, size_t size)
+{
+	void *p;
+
+	if ((p = reallocarray(
+		 ptr, nmemb == 0 ? 1 : nmemb, size == 0 ? 1 : size)) == NULL)
+		fatal("reallocarray %zu x %zu", nmemb, size);
+	return p;
+}
+
 char *
 xstrdup(const char *s)
 {

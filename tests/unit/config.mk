@@ -16,3 +16,11 @@ tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) \
 	$(JANSSON_CFLAGS) $(YAML_CFLAGS)
 tests_unit_test_config_LDADD = src/lib/libweft.a $(CMOCKA_LIBS) \
 	$(JANSSON_LIBS) $(YAML_LIBS) -lm
+
+check_PROGRAMS += tests/unit/test_replica
+TESTS += tests/unit/test_replica
+tests_unit_test_replica_SOURCES = tests/unit/test_replica.c
+tests_unit_test_replica_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) \
+	$(JANSSON_CFLAGS) $(YAML_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_replica_LDADD = src/lib/libweft.a $(CMOCKA_LIBS) \
+	$(JANSSON_LIBS) $(YAML_LIBS) $(SQLITE_LIBS) -lm
