@@ -229,7 +229,7 @@ CREATE TABLE server_proxies (
 
 -- weft-server: every workload certificate the CA issued.
 CREATE TABLE server_certificates (
-	serial TEXT PRIMARY KEY,
+	fingerprint TEXT PRIMARY KEY, -- SHA-256 of the DER, hex
 	spiffe_id TEXT NOT NULL,
 	namespace TEXT NOT NULL,
 	workload TEXT NOT NULL,
@@ -259,7 +259,7 @@ FROM server_proxies p ORDER BY p.namespace, p.workload;
 
 -- Audit: the certificates issued, soonest expiry first.
 CREATE VIEW certificates AS
-SELECT spiffe_id, namespace, workload, serial,
+SELECT spiffe_id, namespace, workload, fingerprint,
 	datetime(not_after, 'unixepoch') AS not_after, issued_at,
 	not_after < CAST(strftime('%s', 'now') AS INTEGER) AS expired
 FROM server_certificates ORDER BY not_after;

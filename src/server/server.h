@@ -1,0 +1,174 @@
+/*
+ * weft-server: what its modules share. One thread, one event_base; the
+ * HTTPS API (evhttp over OpenSSL bufferevents) on 15010; the policy DB
+ * (server_db.c); the mesh CA (src/lib/ca.c); the registry of proxies
+ * and the change feed held in memory.
+ */
+#ifndef WEFT_SERVER_H
+#define WEFT_SERVER_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct ca;
+struct event;
+struct event_base;
+struct evhttp;
+struct evhttp_request;
+struct server_db;
+struct ssl_ctx_st;
+
+#define SERVER_DEFAULT_PORT     15010
+#define SERVER_DEFAULT_DATA_DIR WEFT_LOCALSTATEDIR "/lib/weft/server"
+#define SERVER_ADMIN_NAMESPACE  "weft-system"
+#define SERVER_ADMIN_SA         "weft-admin"
+#define SERVER_MAX_CHANGESETS   256 /* per sync answer */
+#define SERVER_MAX_BODY         (64 * 1024 * 1024)
+
+struct server_conf {
+	const char *data_dir;
+	const char *db_path;
+	const char *listen; /* ADDR:PORT */
+	const char *trust_domain;
+	int64_t cert_ttl_sec;
+	int64_t heartbeat_timeout_sec;
+	size_t history;    /* changesets kept */
+	const char **sans; /* extra names/addresses of the server */
+	size_t nsans;
+};
+
+/* A registered proxy, as the server last heard of it. */
+struct server_proxy {
+	TAILQ_ENTRY(server_proxy) entry;
+	char *namespace;
+	char *workload;
+	char *service_account;
+	char *address;
+	int64_t applied_version;
+	int64_t proxy_version;
+	int64_t last_contact;
+	int64_t cert_expiry;
+	int healthy;
+	int dirty;   /* reported values not yet written to the DB */
+	int waiting; /* sync requests of it held open */
+};
+TAILQ_HEAD(server_proxies, server_proxy);
+
+/* A sync request held open until the policy moves past since. */
+struct server_waiter {
+	TAILQ_ENTRY(server_waiter) entry;
+	struct server *srv;
+	struct evhttp_request *req;
+	struct event *timer;
+	struct server_proxy *proxy;
+	int64_t since;
+};
+TAILQ_HEAD(server_waiters, server_waiter);
+
+struct server {
+	struct server_conf conf;
+	struct event_base *base;
+	struct evhttp *http;
+	struct ssl_ctx_st *ssl_ctx;
+	struct server_db *db;
+	struct ca *ca;
+	char admin_token[65];
+	char *admin_spiffe;
+	int64_t version; /* the policy version committed last */
+	struct server_proxies proxies;
+	struct server_waiters waiters;
+	struct event *tick; /* health and flush timer */
+	/* The last snapshot built, for clients that cannot catch up. */
+	char *snapshot_b64;
+	int64_t snapshot_version;
+};
+
+/* Who made a request, from its credential. */
+enum server_role {
+	SERVER_ROLE_NONE,
+	SERVER_ROLE_ADMIN,
+	SERVER_ROLE_WORKLOAD, /* by certificate: namespace + service account */
+	SERVER_ROLE_JOIN,     /* by join token: namespace, workload, sa */
+};
+
+struct server_caller {
+	enum server_role role;
+	char namespace[64];
+	char service_account[254];
+	char workload[254]; /* join tokens only */
+	char spiffe_id[512];
+	char *error; /* why the credential was refused (allocated) */
+};
+
+/* server_http.c */
+int server_http_start(struct server *srv, const char *cert_pem,
+    const char *key_pem, char **cause);
+void server_http_stop(struct server *srv);
+void server_reply_json(struct evhttp_request *req, int code, json_t *body);
+void server_reply_error(struct evhttp_request *req, int code, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+/* The request body as JSON; replies 400 and returns NULL when it is not. */
+json_t *server_body_json(struct evhttp_request *req);
+/* The request body, NUL-terminated (allocated), its length in *len. */
+char *server_body(struct evhttp_request *req, size_t *len);
+/* The value of a query parameter (allocated), or NULL. */
+char *server_query(struct evhttp_request *req, const char *name);
+
+/* server_auth.c */
+void server_caller_identify(
+    struct server *srv, struct evhttp_request *req, struct server_caller *c);
+void server_caller_clear(struct server_caller *c);
+/*
+ * Replies 401/403 and returns -1 unless the caller is an admin. The
+ * workload checks take the workload and namespace a request names.
+ */
+int server_require_admin(
+    struct evhttp_request *req, const struct server_caller *c);
+int server_require_workload(struct evhttp_request *req,
+    const struct server_caller *c, const char *ns, const char *workload,
+    const char *service_account);
+/* Makes a join token (printed form allocated in *token). */
+int server_token_create(struct server *srv, const char *ns,
+    const char *workload, const char *sa, int64_t ttl_sec,
+    const char *created_by, char **token, int64_t *expires_at, char **cause);
+
+/* server_resources.c: /v1/resources */
+void server_resources_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c, const char *rest);
+
+/* server_feed.c: /v1/sync and the change feed */
+void server_sync_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
+/* A transaction committed version: wake the waiters. */
+void server_feed_committed(struct server *srv, int64_t version);
+void server_feed_stop(struct server *srv);
+/* A proxy is going away: its held requests no longer point at it. */
+void server_feed_forget_proxy(struct server *srv, struct server_proxy *p);
+
+/* server_registry.c: /v1/register, /v1/certificates, /v1/status,
+ * /v1/tokens, health */
+int server_registry_load(struct server *srv, char **cause);
+void server_registry_free(struct server *srv);
+struct server_proxy *server_proxy_find(
+    struct server *srv, const char *ns, const char *workload);
+/* The proxy was heard from now. */
+void server_proxy_contact(struct server *srv, struct server_proxy *p);
+void server_register_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
+void server_certificates_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
+void server_status_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
+void server_tokens_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
+/* Once a second: health by heartbeat, reported state to the DB. */
+void server_registry_tick(struct server *srv);
+
+/* weft_server.c */
+int64_t server_now(void);
+
+#endif

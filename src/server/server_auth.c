@@ -1,0 +1,309 @@
+/*
+ * Who is calling weft-server: an admin (the admin token, or a client
+ * certificate of the admin identity), a workload (a client certificate
+ * of the mesh CA, identified by its SPIFFE ID), or a workload joining
+ * with a join token. Secrets are compared in constant time; only hashes
+ * of join token secrets are stored.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "ca.h"
+#include "server.h"
+#include "server_db.h"
+#include "xmalloc.h"
+
+#define SERVER_TOKEN_PREFIX "weft1."
+
+static void
+server_hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void
+server_sha256_hex(const char *s, char out[65])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+
+	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
+	server_hex(md, 32, out);
+}
+
+/* The URI SAN of cert that starts with spiffe://, into out. */
+static int
+server_cert_spiffe(X509 *cert, char *out, size_t outlen)
+{
+	GENERAL_NAMES *names;
+	GENERAL_NAME *gn;
+	const unsigned char *uri;
+	int i, len, found = -1;
+
+	names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+		gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type != GEN_URI)
+			continue;
+		uri = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+		len = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
+		if (len > 9 && (size_t)len < outlen &&
+		    memcmp(uri, "spiffe://", 9) == 0 &&
+		    memchr(uri, '\0', (size_t)len) == NULL) {
+			memcpy(out, uri, (size_t)len);
+			out[len] = '\0';
+			found = 0;
+			break;
+		}
+	}
+	GENERAL_NAMES_free(names);
+	return found;
+}
+
+/* Splits spiffe://TD/ns/NS/sa/SA of the mesh's trust domain. */
+static int
+server_spiffe_split(struct server *srv, const char *id, char *ns, size_t nslen,
+    char *sa, size_t salen)
+{
+	const char *p, *nsp, *sap;
+	size_t tdlen = strlen(srv->conf.trust_domain);
+
+	if (strncmp(id, "spiffe://", 9) != 0)
+		return -1;
+	p = id + 9;
+	if (strncmp(p, srv->conf.trust_domain, tdlen) != 0 ||
+	    strncmp(p + tdlen, "/ns/", 4) != 0)
+		return -1;
+	nsp = p + tdlen + 4;
+	if ((sap = strstr(nsp, "/sa/")) == NULL || sap == nsp ||
+	    (size_t)(sap - nsp) >= nslen || strlen(sap + 4) >= salen ||
+	    sap[4] == '\0' || strchr(sap + 4, '/') != NULL)
+		return -1;
+	memcpy(ns, nsp, (size_t)(sap - nsp));
+	ns[sap - nsp] = '\0';
+	snprintf(sa, salen, "%s", sap + 4);
+	return 0;
+}
+
+static void
+server_identify_cert(
+    struct server *srv, struct evhttp_request *req, struct server_caller *c)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	X509 *cert;
+	SSL *ssl;
+	long v;
+
+	bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	if (ssl == NULL || (cert = SSL_get0_peer_certificate(ssl)) == NULL)
+		return;
+	if ((v = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		xasprintf(&c->error, "client certificate refused: %s",
+		    X509_verify_cert_error_string(v));
+		return;
+	}
+	if (server_cert_spiffe(cert, c->spiffe_id, sizeof(c->spiffe_id)) ==
+		-1 ||
+	    server_spiffe_split(srv, c->spiffe_id, c->namespace,
+		sizeof(c->namespace), c->service_account,
+		sizeof(c->service_account)) == -1) {
+		xasprintf(&c->error,
+		    "client certificate has no SPIFFE ID of "
+		    "trust domain %s",
+		    srv->conf.trust_domain);
+		c->spiffe_id[0] = '\0';
+		return;
+	}
+	c->role = strcmp(c->spiffe_id, srv->admin_spiffe) == 0
+	    ? SERVER_ROLE_ADMIN
+	    : SERVER_ROLE_WORKLOAD;
+}
+
+static void
+server_identify_token(
+    struct server *srv, const char *token, struct server_caller *c)
+{
+	struct server_token t;
+	char id[64], hash[65], *secret, *dot, *cause = NULL;
+	const char *p;
+	int rc;
+
+	if (strlen(token) == strlen(srv->admin_token) &&
+	    CRYPTO_memcmp(token, srv->admin_token, strlen(token)) == 0) {
+		c->role = SERVER_ROLE_ADMIN;
+		snprintf(c->spiffe_id, sizeof(c->spiffe_id), "admin token");
+		return;
+	}
+	if (strncmp(token, SERVER_TOKEN_PREFIX, 6) != 0 ||
+	    (dot = strchr(token + 6, '.')) == NULL ||
+	    (size_t)(dot - (token + 6)) >= sizeof(id)) {
+		xasprintf(&c->error, "invalid token");
+		return;
+	}
+	p = token + 6;
+	memcpy(id, p, (size_t)(dot - p));
+	id[dot - p] = '\0';
+	secret = xstrdup(dot + 1);
+	if ((dot = strchr(secret, '.')) != NULL)
+		*dot =
+		    '\0'; /* the CA fingerprint that follows is the client's */
+	rc = server_db_token_get(srv->db, id, &t, &cause);
+	if (rc == -1) {
+		xasprintf(&c->error, "cannot check the token: %s", cause);
+		free(cause);
+	} else if (rc == 0) {
+		xasprintf(&c->error, "invalid token");
+	} else {
+		server_sha256_hex(secret, hash);
+		if (CRYPTO_memcmp(hash, t.secret_sha256, 64) != 0 ||
+		    strlen(t.secret_sha256) != 64)
+			xasprintf(&c->error, "invalid token");
+		else if (t.expires_at < server_now())
+			xasprintf(&c->error, "join token %s has expired", id);
+		else {
+			c->role = SERVER_ROLE_JOIN;
+			snprintf(c->namespace, sizeof(c->namespace), "%s",
+			    t.namespace);
+			snprintf(
+			    c->workload, sizeof(c->workload), "%s", t.workload);
+			snprintf(c->service_account, sizeof(c->service_account),
+			    "%s", t.service_account);
+			snprintf(c->spiffe_id, sizeof(c->spiffe_id),
+			    "spiffe://%s/ns/%s/sa/%s", srv->conf.trust_domain,
+			    t.namespace, t.service_account);
+		}
+		server_token_clear(&t);
+	}
+	free(secret);
+}
+
+void
+server_caller_identify(
+    struct server *srv, struct evhttp_request *req, struct server_caller *c)
+{
+	const char *auth;
+
+	memset(c, 0, sizeof(*c));
+	server_identify_cert(srv, req, c);
+	if (c->role != SERVER_ROLE_NONE)
+		return;
+	auth = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	if (auth == NULL)
+		return;
+	free(c->error);
+	c->error = NULL;
+	if (strncasecmp(auth, "Bearer ", 7) != 0) {
+		xasprintf(&c->error, "unsupported authorization scheme");
+		return;
+	}
+	server_identify_token(srv, auth + 7, c);
+}
+
+void
+server_caller_clear(struct server_caller *c)
+{
+	free(c->error);
+	c->error = NULL;
+}
+
+static int
+server_unauthenticated(
+    struct evhttp_request *req, const struct server_caller *c)
+{
+	server_reply_error(req, 401, "%s",
+	    c->error != NULL ? c->error
+			     : "authentication required (a token or a "
+			       "client certificate)");
+	return -1;
+}
+
+int
+server_require_admin(struct evhttp_request *req, const struct server_caller *c)
+{
+	if (c->role == SERVER_ROLE_ADMIN)
+		return 0;
+	if (c->role == SERVER_ROLE_NONE)
+		return server_unauthenticated(req, c);
+	server_reply_error(
+	    req, 403, "%s may not do this: admin only", c->spiffe_id);
+	return -1;
+}
+
+int
+server_require_workload(struct evhttp_request *req,
+    const struct server_caller *c, const char *ns, const char *workload,
+    const char *sa)
+{
+	switch (c->role) {
+	case SERVER_ROLE_ADMIN:
+		return 0;
+	case SERVER_ROLE_NONE:
+		return server_unauthenticated(req, c);
+	case SERVER_ROLE_JOIN:
+		if (strcmp(c->namespace, ns) == 0 &&
+		    strcmp(c->workload, workload) == 0 &&
+		    (sa == NULL || strcmp(c->service_account, sa) == 0))
+			return 0;
+		break;
+	case SERVER_ROLE_WORKLOAD:
+		if (strcmp(c->namespace, ns) == 0 &&
+		    (sa == NULL || strcmp(c->service_account, sa) == 0))
+			return 0;
+		break;
+	}
+	server_reply_error(req, 403, "%s may not act for workload %s/%s",
+	    c->spiffe_id, ns, workload);
+	return -1;
+}
+
+int
+server_token_create(struct server *srv, const char *ns, const char *workload,
+    const char *sa, int64_t ttl_sec, const char *created_by, char **token,
+    int64_t *expires_at, char **cause)
+{
+	struct server_token t;
+	unsigned char rnd[8 + 16];
+	char id[17], secret[33], hash[65];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		xasprintf(cause, "no random bytes");
+		return -1;
+	}
+	server_hex(rnd, 8, id);
+	server_hex(rnd + 8, 16, secret);
+	server_sha256_hex(secret, hash);
+	memset(&t, 0, sizeof(t));
+	t.id = id;
+	t.secret_sha256 = hash;
+	t.namespace = (char *)(uintptr_t)ns;
+	t.workload = (char *)(uintptr_t)workload;
+	t.service_account = (char *)(uintptr_t)sa;
+	t.expires_at = *expires_at = server_now() + ttl_sec;
+	if (server_db_token_add(srv->db, &t, created_by, cause) == -1)
+		return -1;
+	xasprintf(token, SERVER_TOKEN_PREFIX "%s.%s.%s", id, secret,
+	    ca_fingerprint(srv->ca));
+	return 0;
+}

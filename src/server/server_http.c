@@ -1,0 +1,355 @@
+/*
+ * weft-server's HTTPS API: evhttp over OpenSSL bufferevents, TLS 1.2 or
+ * later, JSON in and out. Client certificates are asked for but not
+ * required (an admin token or a join token may stand instead); a
+ * certificate that does not verify is not refused in the handshake, so
+ * that the API can say why in a 401 rather than a TLS alert.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+#include "ca.h"
+#include "server.h"
+#include "xmalloc.h"
+
+/* Long enough for a long-polled sync request. */
+#define SERVER_HTTP_TIMEOUT_SEC 120
+
+void
+server_reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+	struct evbuffer *out;
+	char *text;
+
+	out = evbuffer_new();
+	text = json_dumps(body, JSON_COMPACT);
+	if (out == NULL || text == NULL) {
+		free(text);
+		if (out != NULL)
+			evbuffer_free(out);
+		evhttp_send_error(req, 500, "out of memory");
+		json_decref(body);
+		return;
+	}
+	evbuffer_add(out, text, strlen(text));
+	evbuffer_add(out, "\n", 1);
+	free(text);
+	json_decref(body);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(req, code, NULL, out);
+	evbuffer_free(out);
+}
+
+void
+server_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	va_end(ap);
+	if (code == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "WWW-Authenticate", "Bearer realm=\"weft\"");
+	server_reply_json(req, code,
+	    json_pack("{s:s}", "error", msg != NULL ? msg : "error"));
+	free(msg);
+}
+
+char *
+server_body(struct evhttp_request *req, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	char *buf;
+
+	*len = evbuffer_get_length(in);
+	buf = malloc(*len + 1);
+	if (buf == NULL)
+		return NULL;
+	evbuffer_copyout(in, buf, *len);
+	buf[*len] = '\0';
+	return buf;
+}
+
+json_t *
+server_body_json(struct evhttp_request *req)
+{
+	json_error_t err;
+	json_t *v;
+	size_t len;
+	char *buf;
+
+	if ((buf = server_body(req, &len)) == NULL) {
+		server_reply_error(req, 500, "out of memory");
+		return NULL;
+	}
+	v = json_loadb(buf, len, 0, &err);
+	free(buf);
+	if (v == NULL || !json_is_object(v)) {
+		server_reply_error(req, 400,
+		    "the body is not a JSON object%s%s", v == NULL ? ": " : "",
+		    v == NULL ? err.text : "");
+		json_decref(v);
+		return NULL;
+	}
+	return v;
+}
+
+char *
+server_query(struct evhttp_request *req, const char *name)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	struct evkeyvalq q;
+	const char *query, *v;
+	char *out = NULL;
+
+	query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	if (query == NULL)
+		return NULL;
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(query, &q) == 0 &&
+	    (v = evhttp_find_header(&q, name)) != NULL)
+		out = xstrdup(v);
+	evhttp_clear_headers(&q);
+	return out;
+}
+
+static void
+server_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct server *srv = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	struct server_caller c;
+	const char *path;
+
+	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	if (path == NULL) {
+		server_reply_error(req, 400, "bad request target");
+		return;
+	}
+	server_caller_identify(srv, req, &c);
+	log_debug("%s %s from %s",
+	    evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET"
+							      : "request",
+	    path, c.role == SERVER_ROLE_ADMIN ? "admin" : c.spiffe_id);
+	if (strcmp(path, "/v1/resources") == 0)
+		server_resources_cb(srv, req, &c, "");
+	else if (strncmp(path, "/v1/resources/", 14) == 0)
+		server_resources_cb(srv, req, &c, path + 14);
+	else if (strcmp(path, "/v1/sync") == 0)
+		server_sync_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/register") == 0)
+		server_register_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/certificates") == 0)
+		server_certificates_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/status") == 0)
+		server_status_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/tokens") == 0)
+		server_tokens_cb(srv, req, &c);
+	else
+		server_reply_error(req, 404, "no such API: %s", path);
+	server_caller_clear(&c);
+}
+
+static struct bufferevent *
+server_bev_cb(struct event_base *base, void *arg)
+{
+	struct server *srv = arg;
+	SSL *ssl;
+
+	if ((ssl = SSL_new(srv->ssl_ctx)) == NULL)
+		return NULL;
+	/*
+	 * evhttp owns and frees this bufferevent; BEV_OPT_CLOSE_ON_FREE is
+	 * how the SSL object and the socket are freed with it.
+	 */
+	return bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* Accept any client certificate here; server_auth.c decides. */
+static int
+server_verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	(void)ok;
+	(void)ctx;
+	return 1;
+}
+
+static int
+server_ssl_fail(const char *what, char **cause)
+{
+	unsigned long e = ERR_get_error();
+
+	xasprintf(cause, "%s: %s", what,
+	    e != 0 ? ERR_reason_error_string(e) : "failed");
+	ERR_clear_error();
+	return -1;
+}
+
+static int
+server_tls_init(struct server *srv, const char *cert_pem, const char *key_pem,
+    const char *bundle_pem, char **cause)
+{
+	STACK_OF(X509_INFO) *infos = NULL;
+	X509_INFO *info;
+	X509_STORE *store;
+	SSL_CTX *ctx;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	BIO *bio;
+	int i, rc = -1;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		return server_ssl_fail("TLS", cause);
+	srv->ssl_ctx = ctx;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+		SSL_OP_NO_COMPRESSION);
+	if (SSL_CTX_set_cipher_list(ctx,
+		"ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!RC4:!3DES") !=
+	    1)
+		return server_ssl_fail("TLS ciphers", cause);
+	bio = BIO_new_mem_buf(cert_pem, -1);
+	cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	bio = BIO_new_mem_buf(key_pem, -1);
+	key =
+	    bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (cert == NULL || key == NULL ||
+	    SSL_CTX_use_certificate(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+		server_ssl_fail("server certificate", cause);
+		goto out;
+	}
+	/* Send the chain up to the root: a joining client pins the root. */
+	store = SSL_CTX_get_cert_store(ctx);
+	bio = BIO_new_mem_buf(bundle_pem, -1);
+	infos =
+	    bio != NULL ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (infos == NULL) {
+		server_ssl_fail("CA bundle", cause);
+		goto out;
+	}
+	for (i = 0; i < sk_X509_INFO_num(infos); i++) {
+		info = sk_X509_INFO_value(infos, i);
+		if (info->x509 == NULL)
+			continue;
+		if (SSL_CTX_add1_chain_cert(ctx, info->x509) != 1 ||
+		    X509_STORE_add_cert(store, info->x509) != 1 ||
+		    SSL_CTX_add_client_CA(ctx, info->x509) != 1) {
+			server_ssl_fail("CA bundle", cause);
+			goto out;
+		}
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, server_verify_cb);
+	rc = 0;
+out:
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* "ADDR:PORT", "[V6ADDR]:PORT", "ADDR" or ":PORT". */
+static int
+server_split_listen(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon, *end;
+	char *ep;
+	long p;
+
+	*port = SERVER_DEFAULT_PORT;
+	if (*s == '[') {
+		if ((end = strchr(s, ']')) == NULL)
+			return -1;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return -1;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon != NULL && strchr(s, ':') != colon)
+			colon = NULL; /* a bare IPv6 address */
+		end = colon != NULL ? colon : s + strlen(s);
+	}
+	if ((size_t)(end - s) >= hostlen)
+		return -1;
+	memcpy(host, s, (size_t)(end - s));
+	host[end - s] = '\0';
+	if (host[0] == '\0')
+		snprintf(host, hostlen, "::");
+	if (colon != NULL) {
+		p = strtol(colon + 1, &ep, 10);
+		if (colon[1] == '\0' || *ep != '\0' || p < 1 || p > 65535)
+			return -1;
+		*port = (int)p;
+	}
+	return 0;
+}
+
+int
+server_http_start(
+    struct server *srv, const char *cert_pem, const char *key_pem, char **cause)
+{
+	char host[256];
+	int port;
+
+	if (server_tls_init(
+		srv, cert_pem, key_pem, ca_bundle_pem(srv->ca), cause) == -1)
+		return -1;
+	if (server_split_listen(srv->conf.listen, host, sizeof(host), &port) ==
+	    -1) {
+		xasprintf(
+		    cause, "--listen %s: expected ADDR:PORT", srv->conf.listen);
+		return -1;
+	}
+	if ((srv->http = evhttp_new(srv->base)) == NULL) {
+		xasprintf(cause, "cannot make the HTTP server");
+		return -1;
+	}
+	evhttp_set_bevcb(srv->http, server_bev_cb, srv);
+	evhttp_set_gencb(srv->http, server_request_cb, srv);
+	evhttp_set_timeout(srv->http, SERVER_HTTP_TIMEOUT_SEC);
+	evhttp_set_max_body_size(srv->http, SERVER_MAX_BODY);
+	evhttp_set_max_headers_size(srv->http, 64 * 1024);
+	evhttp_set_allowed_methods(
+	    srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	if (evhttp_bind_socket(srv->http, host, (ev_uint16_t)port) != 0) {
+		xasprintf(cause, "cannot listen on %s: %m", srv->conf.listen);
+		return -1;
+	}
+	log_info("listening on %s (HTTPS)", srv->conf.listen);
+	return 0;
+}
+
+void
+server_http_stop(struct server *srv)
+{
+	if (srv->http != NULL)
+		evhttp_free(srv->http);
+	srv->http = NULL;
+	SSL_CTX_free(srv->ssl_ctx);
+	srv->ssl_ctx = NULL;
+}
