@@ -22,8 +22,10 @@ struct store_db;
 
 /* The global options: where the policy lives. */
 struct ctl {
-	const char *db_path; /* --db, WEFT_DB, or the default */
-	const char *server;  /* --server or WEFT_SERVER: not yet available */
+	const char *db_path;    /* --db, WEFT_DB, or the default */
+	const char *server;     /* --server or WEFT_SERVER */
+	const char *ca_file;    /* --ca or WEFT_CA: the server's CA */
+	const char *token_file; /* --token-file or WEFT_TOKEN_FILE */
 };
 
 int ctl_apply(struct ctl *ctl, int argc, char **argv);
@@ -48,6 +50,8 @@ void ctl_usage_error(const char *fmt, ...)
 enum {
 	CTL_OPT_DB = 1000,
 	CTL_OPT_SERVER,
+	CTL_OPT_CA,
+	CTL_OPT_TOKEN_FILE,
 	CTL_OPT_DRY_RUN,
 	CTL_OPT_IGNORE_NOT_FOUND,
 };
@@ -71,6 +75,24 @@ size_t ctl_input_load(char *const *files, size_t nfiles, const char *ns,
 
 /* Prints every error of errs on stderr, one line each. */
 void ctl_print_errors(const struct config_errors *errs);
+
+struct store_db_rows;
+
+/*
+ * weftctl --server (ctl_remote.c): one API call; returns the HTTP status
+ * with the answer's JSON in *out (caller decrefs), or -1 after printing
+ * why there was none.
+ */
+int ctl_remote_call(struct ctl *ctl, const char *method, const char *target,
+    const char *ctype, const char *body, json_t **out);
+/* Prints the errors of a refused call, as weftctl --db would. */
+void ctl_remote_errors(const json_t *resp, int status);
+/* The stored resources, as store_db_list gives them; -1 after printing. */
+int ctl_remote_list(struct ctl *ctl, const char *kind, const char *ns,
+    const char *name, struct store_db_rows *rows);
+
+int ctl_status(struct ctl *ctl, int argc, char **argv);
+int ctl_token(struct ctl *ctl, int argc, char **argv);
 
 /* "user@host" for resources.applied_by, allocated. */
 char *ctl_applied_by(void);

@@ -17,6 +17,46 @@
 #include "store_db.h"
 #include "xmalloc.h"
 
+#define CTL_APPLY_TYPE "application/vnd.weft.apply+json"
+
+/* apply --server: the server checks and writes, and says what it did. */
+static int
+ctl_apply_remote(
+    struct ctl *ctl, json_t *files, const char *ns, int dry_run, const char *by)
+{
+	json_t *req, *resp = NULL, *results, *r;
+	char *body;
+	size_t i;
+	int status;
+
+	req = json_pack("{s:O, s:b, s:s}", "files", files, "dryRun", dry_run,
+	    "appliedBy", by);
+	if (ns != NULL)
+		json_object_set_new(req, "namespace", json_string(ns));
+	body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	status = ctl_remote_call(
+	    ctl, "POST", "/v1/resources", CTL_APPLY_TYPE, body, &resp);
+	free(body);
+	if (status != 200) {
+		if (status > 0)
+			ctl_remote_errors(resp, status);
+		json_decref(resp);
+		return CTL_EXIT_FAIL;
+	}
+	results = json_object_get(resp, "results");
+	json_array_foreach(results, i, r)
+	{
+		printf("%s/%s %s%s\n",
+		    json_string_value(json_object_get(r, "resource")),
+		    json_string_value(json_object_get(r, "name")),
+		    json_string_value(json_object_get(r, "result")),
+		    dry_run ? " (dry run)" : "");
+	}
+	json_decref(resp);
+	return CTL_EXIT_OK;
+}
+
 int
 ctl_apply(struct ctl *ctl, int argc, char **argv)
 {
@@ -26,6 +66,8 @@ ctl_apply(struct ctl *ctl, int argc, char **argv)
 	    {"dry-run", no_argument, NULL, CTL_OPT_DRY_RUN},
 	    {"db", required_argument, NULL, CTL_OPT_DB},
 	    {"server", required_argument, NULL, CTL_OPT_SERVER},
+	    {"ca", required_argument, NULL, CTL_OPT_CA},
+	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -35,6 +77,7 @@ ctl_apply(struct ctl *ctl, int argc, char **argv)
 	struct store_db *db = NULL;
 	const char *ns = NULL;
 	char **files, *cause = NULL, *by = NULL;
+	json_t *raw = NULL;
 	size_t nfiles = 0, i;
 	int ch, dry_run = 0, stdin_seen = 0, rc = CTL_EXIT_FAIL;
 
@@ -76,12 +119,19 @@ ctl_apply(struct ctl *ctl, int argc, char **argv)
 	if (nfiles == 0)
 		ctl_usage_error("apply: -f FILE is required");
 
-	if (ctl_input_load(files, nfiles, ns, 0, &rs, &errs, NULL) > 0) {
+	if (ctl->server != NULL)
+		raw = json_array();
+	if (ctl_input_load(files, nfiles, ns, 0, &rs, &errs, raw) > 0) {
 		ctl_print_errors(&errs);
 		goto out;
 	}
 	if (rs.n == 0) {
 		ctl_warnx("apply: no resources in the input");
+		goto out;
+	}
+	if (ctl->server != NULL) {
+		by = ctl_applied_by();
+		rc = ctl_apply_remote(ctl, raw, ns, dry_run, by);
 		goto out;
 	}
 	if ((db = ctl_open(ctl, 1)) == NULL)
@@ -116,6 +166,7 @@ fail:
 	free(cause);
 out:
 	store_db_close(db);
+	json_decref(raw);
 	free(by);
 	free(results);
 	config_resources_clear(&rs);

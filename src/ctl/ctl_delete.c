@@ -32,6 +32,52 @@ ctl_delete_seen(
 	return 0;
 }
 
+/* delete --server: one transaction on the server, as locally. */
+static int
+ctl_delete_remote(
+    struct ctl *ctl, const struct config_change *targets, size_t n, int ignore)
+{
+	json_t *list, *req, *resp = NULL, *d;
+	char *body;
+	size_t i;
+	int status;
+
+	list = json_array();
+	for (i = 0; i < n; i++) {
+		req = json_pack("{s:s, s:s, s:s}", "kind",
+		    config_kind_info(targets[i].kind)->kind, "namespace",
+		    targets[i].namespace, "name", targets[i].name);
+		if (targets[i].file != NULL) {
+			json_object_set_new(
+			    req, "file", json_string(targets[i].file));
+			json_object_set_new(
+			    req, "doc", json_integer(targets[i].doc));
+		}
+		json_array_append_new(list, req);
+	}
+	req =
+	    json_pack("{s:o, s:b}", "targets", list, "ignoreNotFound", ignore);
+	body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	status = ctl_remote_call(ctl, "POST", "/v1/resources/delete",
+	    "application/json", body, &resp);
+	free(body);
+	if (status != 200) {
+		if (status > 0)
+			ctl_remote_errors(resp, status);
+		json_decref(resp);
+		return CTL_EXIT_FAIL;
+	}
+	json_array_foreach(json_object_get(resp, "deleted"), i, d)
+	{
+		printf("%s \"%s\" deleted\n",
+		    json_string_value(json_object_get(d, "resource")),
+		    json_string_value(json_object_get(d, "name")));
+	}
+	json_decref(resp);
+	return CTL_EXIT_OK;
+}
+
 int
 ctl_delete(struct ctl *ctl, int argc, char **argv)
 {
@@ -41,6 +87,8 @@ ctl_delete(struct ctl *ctl, int argc, char **argv)
 	    {"ignore-not-found", no_argument, NULL, CTL_OPT_IGNORE_NOT_FOUND},
 	    {"db", required_argument, NULL, CTL_OPT_DB},
 	    {"server", required_argument, NULL, CTL_OPT_SERVER},
+	    {"ca", required_argument, NULL, CTL_OPT_CA},
+	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -136,6 +184,10 @@ ctl_delete(struct ctl *ctl, int argc, char **argv)
 	}
 	if (ntargets == 0) {
 		ctl_warnx("delete: no resources in the input");
+		goto out;
+	}
+	if (ctl->server != NULL) {
+		rc = ctl_delete_remote(ctl, targets, ntargets, ignore);
 		goto out;
 	}
 	if ((db = ctl_open(ctl, 1)) == NULL)

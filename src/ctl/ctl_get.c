@@ -278,6 +278,8 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 	    {"output", required_argument, NULL, 'o'},
 	    {"db", required_argument, NULL, CTL_OPT_DB},
 	    {"server", required_argument, NULL, CTL_OPT_SERVER},
+	    {"ca", required_argument, NULL, CTL_OPT_CA},
+	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -359,10 +361,15 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 	if (name != NULL && all_ns)
 		ctl_usage_error("get: NAME cannot be used with -A");
 
-	if ((db = ctl_open(ctl, 0)) == NULL)
+	if (ctl->server != NULL) {
+		db = NULL;
+		if (ctl_remote_list(ctl, all ? "all" : argv[optind],
+			all_ns ? NULL : ns, name, &rows) == -1)
+			goto out;
+	} else if ((db = ctl_open(ctl, 0)) == NULL)
 		return CTL_EXIT_FAIL;
-	if (store_db_list(db, mask, all_ns ? NULL : ns, name, &rows, &cause) ==
-	    -1) {
+	else if (store_db_list(
+		     db, mask, all_ns ? NULL : ns, name, &rows, &cause) == -1) {
 		ctl_warnx("%s", cause);
 		free(cause);
 		goto out;

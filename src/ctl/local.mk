@@ -23,11 +23,13 @@ src_ctl_weftctl_SOURCES = \
 	src/ctl/ctl_input.c \
 	src/ctl/ctl_apply.c \
 	src/ctl/ctl_get.c \
-	src/ctl/ctl_delete.c
+	src/ctl/ctl_delete.c \
+	src/ctl/ctl_status.c \
+	src/ctl/ctl_remote.c
 src_ctl_weftctl_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS) \
 	$(YAML_CFLAGS)
 src_ctl_weftctl_LDADD = src/lib/libweft.a $(SQLITE_LIBS) $(JANSSON_LIBS) \
-	$(YAML_LIBS) -lm
+	$(YAML_LIBS) $(LIBEVENT_SSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) -lm
 
 dist_man_MANS += man/weftctl.8 man/weft-policy.5
 

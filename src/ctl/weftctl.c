@@ -35,9 +35,25 @@ ctl_usage(FILE *f)
 	    "(se),\n"
 	    "workloadentry (we), or all (get only).\n"
 	    "\n"
-	    "  --db PATH     the local policy DB (default $WEFT_DB, else %s);\n"
-	    "                created with the current schema when missing\n"
-	    "  --server URL  weft-server (not available in this version)\n",
+	    "With --server only:\n"
+	    "  status [-o table|json]\n"
+	    "                      every proxy: version, last contact, "
+	    "certificate, state\n"
+	    "  token create --workload NAME --namespace NS "
+	    "[--service-account SA]\n"
+	    "               [--ttl DURATION]\n"
+	    "                      print a join token for weft-sync\n"
+	    "\n"
+	    "  --db PATH          the local policy DB (default $WEFT_DB, else "
+	    "%s);\n"
+	    "                     created with the current schema when "
+	    "missing\n"
+	    "  --server URL       weft-server, https://HOST[:15010] "
+	    "($WEFT_SERVER)\n"
+	    "  --ca FILE          its CA ($WEFT_CA, else " WEFT_LOCALSTATEDIR
+	    "/lib/weft/server/ca.pem)\n"
+	    "  --token-file FILE  the admin token ($WEFT_TOKEN_FILE, "
+	    "else " WEFT_LOCALSTATEDIR "/lib/weft/server/admin.token)\n",
 	    CTL_DEFAULT_DB);
 }
 
@@ -52,6 +68,12 @@ ctl_common_option(struct ctl *ctl, int ch, const char *arg)
 	case CTL_OPT_SERVER:
 		ctl->server = arg;
 		return 1;
+	case CTL_OPT_CA:
+		ctl->ca_file = arg;
+		return 1;
+	case CTL_OPT_TOKEN_FILE:
+		ctl->token_file = arg;
+		return 1;
 	}
 	return 0;
 }
@@ -63,9 +85,9 @@ ctl_open(struct ctl *ctl, int write)
 	char *cause = NULL;
 
 	if (ctl->server != NULL) {
-		ctl_warnx("--server %s: not available in this version (use "
-			  "--db PATH)",
-		    ctl->server);
+		/* Callers handle --server before they open a DB. */
+		ctl_warnx(
+		    "--server %s: this command needs --db PATH", ctl->server);
 		return NULL;
 	}
 	db = store_db_open(ctl->db_path, write, &cause);
@@ -83,6 +105,8 @@ static const struct {
     {"apply", ctl_apply},
     {"get", ctl_get},
     {"delete", ctl_delete},
+    {"status", ctl_status},
+    {"token", ctl_token},
 };
 
 int
@@ -91,6 +115,8 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"db", required_argument, NULL, CTL_OPT_DB},
 	    {"server", required_argument, NULL, CTL_OPT_SERVER},
+	    {"ca", required_argument, NULL, CTL_OPT_CA},
+	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -107,6 +133,10 @@ main(int argc, char **argv)
 		ctl.db_path = env;
 	else if ((env = getenv("WEFT_SERVER")) != NULL && *env != '\0')
 		ctl.server = env;
+	if ((env = getenv("WEFT_CA")) != NULL && *env != '\0')
+		ctl.ca_file = env;
+	if ((env = getenv("WEFT_TOKEN_FILE")) != NULL && *env != '\0')
+		ctl.token_file = env;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {

@@ -295,9 +295,11 @@ expect_eq "--ignore-not-found" "" "$(cat "$T/out")"
 
 ### The command line.
 rc=0
-"$WEFTCTL" --server https://127.0.0.1:15010 get vs 2>"$T/err" || rc=$?
-expect_eq "--server: not yet" "1|1" "$rc|$(wc -l <"$T/err")"
-check "--server says why" grep -q 'not available in this version' "$T/err"
+"$WEFTCTL" --server https://127.0.0.1:15010 --token-file "$T/no-token" \
+    get vs 2>"$T/err" || rc=$?
+expect_eq "--server without a token: status 1, one line" "1|1" \
+    "$rc|$(wc -l <"$T/err")"
+check "--server says why" grep -q 'no-token' "$T/err"
 expect_eq "--version" "weftctl" "$("$WEFTCTL" --version | cut -d' ' -f1)"
 check "--help" sh -c "'$WEFTCTL' --help | grep -q '^usage: weftctl'"
 rc=0

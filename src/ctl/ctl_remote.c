@@ -1,0 +1,161 @@
+/*
+ * weftctl --server: the same commands through weft-server's HTTPS API.
+ * The server runs the same checks as weftctl --db (the src/lib code),
+ * so its answers print exactly as local ones do.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca.h"
+#include "ctl.h"
+#include "https_client.h"
+#include "store_db.h"
+#include "xmalloc.h"
+
+/* Defaults for an admin on the server's own host. */
+#define CTL_SERVER_DIR WEFT_LOCALSTATEDIR "/lib/weft/server"
+
+static char *
+ctl_remote_token(struct ctl *ctl)
+{
+	char *path = NULL, *text, *cause = NULL;
+
+	if (ctl->token_file == NULL)
+		xasprintf(&path, "%s/admin.token", CTL_SERVER_DIR);
+	if ((text = ca_read_file(
+		 ctl->token_file != NULL ? ctl->token_file : path, &cause)) ==
+	    NULL) {
+		ctl_warnx(
+		    "token: %s (give --token-file or WEFT_TOKEN_FILE)", cause);
+		free(cause);
+	} else
+		text[strcspn(text, "\r\n")] = '\0';
+	free(path);
+	return text;
+}
+
+int
+ctl_remote_call(struct ctl *ctl, const char *method, const char *target,
+    const char *ctype, const char *body, json_t **out)
+{
+	struct https_client_conf conf;
+	struct https_response r;
+	char *ca = NULL, *token, *cause = NULL;
+	json_error_t err;
+	int status = -1;
+
+	*out = NULL;
+	if ((token = ctl_remote_token(ctl)) == NULL)
+		return -1;
+	memset(&conf, 0, sizeof(conf));
+	if (ctl->ca_file == NULL)
+		xasprintf(&ca, "%s/ca.pem", CTL_SERVER_DIR);
+	conf.ca_file = ctl->ca_file != NULL ? ctl->ca_file : ca;
+	conf.bearer = token;
+	conf.timeout_sec = 60;
+	memset(&r, 0, sizeof(r));
+	if (https_client_fetch(ctl->server, &conf, method, target, ctype, body,
+		body != NULL ? strlen(body) : 0, &r, &cause) == -1) {
+		ctl_warnx("%s: %s", ctl->server, cause);
+		free(cause);
+		goto out;
+	}
+	if (r.status == 0) {
+		ctl_warnx("%s: %s", ctl->server,
+		    r.error != NULL ? r.error : "no answer");
+		goto out;
+	}
+	if (r.body != NULL && r.len > 0 &&
+	    (*out = json_loadb(r.body, r.len, 0, &err)) == NULL) {
+		ctl_warnx("%s: HTTP %d, not JSON: %s", ctl->server, r.status,
+		    err.text);
+		goto out;
+	}
+	status = r.status;
+out:
+	https_response_clear(&r);
+	free(token);
+	free(ca);
+	return status;
+}
+
+void
+ctl_remote_errors(const json_t *resp, int status)
+{
+	const json_t *list, *e;
+	const char *msg;
+	size_t i;
+
+	list = json_object_get(resp, "errors");
+	if (json_is_array(list)) {
+		json_array_foreach(list, i, e)
+		{
+			msg = json_string_value(json_object_get(e, "message"));
+			if (json_is_true(json_object_get(e, "located")))
+				fprintf(
+				    stderr, "%s\n", msg != NULL ? msg : "?");
+			else
+				ctl_warnx("%s", msg != NULL ? msg : "?");
+		}
+		return;
+	}
+	msg = json_string_value(json_object_get(resp, "error"));
+	ctl_warnx("%s", msg != NULL ? msg : "the server failed");
+	(void)status;
+}
+
+static char *
+ctl_remote_str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return xstrdup(s != NULL ? s : "");
+}
+
+int
+ctl_remote_list(struct ctl *ctl, const char *kind, const char *ns,
+    const char *name, struct store_db_rows *rows)
+{
+	json_t *resp = NULL, *items, *it;
+	struct store_db_row *r;
+	enum config_kind k;
+	char *target;
+	size_t i;
+	int status;
+
+	xasprintf(&target, "/v1/resources?kind=%s%s%s%s%s", kind,
+	    ns != NULL ? "&namespace=" : "", ns != NULL ? ns : "",
+	    name != NULL ? "&name=" : "", name != NULL ? name : "");
+	status = ctl_remote_call(ctl, "GET", target, NULL, NULL, &resp);
+	free(target);
+	if (status != 200) {
+		if (status > 0)
+			ctl_remote_errors(resp, status);
+		json_decref(resp);
+		return -1;
+	}
+	items = json_object_get(resp, "items");
+	rows->v = xcalloc(json_array_size(items) + 1, sizeof(*rows->v));
+	json_array_foreach(items, i, it)
+	{
+		if (config_kind_lookup(
+			json_string_value(json_object_get(it, "kind")), &k) ==
+		    -1)
+			continue;
+		r = &rows->v[rows->n++];
+		r->kind = k;
+		r->namespace = ctl_remote_str(it, "namespace");
+		r->name = ctl_remote_str(it, "name");
+		r->api_version = ctl_remote_str(it, "apiVersion");
+		r->spec = json_incref(json_object_get(it, "spec"));
+		r->spec_text = json_dumps(r->spec, JSON_COMPACT);
+		r->applied_by = ctl_remote_str(it, "appliedBy");
+		r->applied_at = ctl_remote_str(it, "appliedAt");
+		r->version = json_integer_value(json_object_get(it, "version"));
+	}
+	json_decref(resp);
+	return 0;
+}
