@@ -19,7 +19,7 @@
 #include "snapshot.h"
 #include "xmalloc.h"
 
-#define DB_POLL_MS    1000
+#define DB_POLL_MS    200
 #define DRAIN_POLL_MS 50
 
 static struct proxy px;
