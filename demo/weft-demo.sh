@@ -6,6 +6,7 @@
 #   frontend (198.18.10.1) --curl--> reviews (198.18.10.2:9080)
 #                          --curl--> ratings (198.18.10.3:9080)
 #   legacy   (198.18.10.9, no sidecar) --curl--> reviews
+#   weft-server (198.18.10.100) <-- weft-sync in shop, orders-v1, orders-v2
 #
 # Everything stays inside namespaces this script creates (no route out)
 # and is removed when it ends.
@@ -155,6 +156,84 @@ in_ns "$FRONTEND" curl -s --max-time 5 -w '  (%{http_code} after %{time_total} s
 run "sqlite3 -readonly frontend/policy.db 'SELECT route_name, subset, percent FROM effective_routes'"
 sqlite3 -readonly "$T/frontend.db" \
     "SELECT route_name, subset, percent FROM effective_routes" | sed 's/^/  /'
+
+say "9. A control plane: weft-server, and weft-sync beside each sidecar"
+pod_new server 198.18.10.100
+SERVER=$POD
+mkdir -m 700 "$T/srv"
+bg "$SERVER" server "$WEFT_BUILDDIR/src/server/weft-server" --data-dir "$T/srv"
+wait_listen "$SERVER" 15010
+ctl() {
+	in_ns "$SERVER" "$WEFT_BUILDDIR/src/ctl/weftctl" --server https://127.0.0.1:15010 \
+	    --ca "$T/srv/ca.pem" --token-file "$T/srv/admin.token" "$@"
+}
+echo "  weft-server on 198.18.10.100:15010 made its CA and admin token:"
+ls -l "$T/srv" | awk 'NR > 1 { print "  " $1, $NF }'
+join_pod() { # NAME ADDRESS LABELS: a pod whose policy comes from the server
+	local wl=$1 addr=$2 labels=$3 tok
+	pod_new "$wl" "$addr"
+	in_ns "$POD" "$WEFT_INIT" >"$T/init-$wl.log" 2>&1
+	proxy_start "$POD" "$wl" --db "$T/px/$wl.db" --certs "$T/px/$wl-certs"
+	tok=$(ctl token create --workload "$wl" --namespace default)
+	bg_proxy_uid "$POD" "sync-$wl" "$WEFT_BUILDDIR/src/sync/weft-sync" \
+	    --server https://198.18.10.100:15010 --token "$tok" --workload "$wl" \
+	    --namespace default --address "$addr" --labels "$labels" \
+	    --db "$T/px/$wl.db" --certs "$T/px/$wl-certs"
+}
+run "weftctl token create --workload orders-v1 --namespace default"
+echo "  $(ctl token create --workload orders-v1 --namespace default | cut -c1-40)..."
+for v in 1 2; do
+	join_pod "orders-v$v" "198.18.10.2$v" "app=orders,version=v$v"
+	bg "$POD" "orders-v$v-app" "$WEFT_TESTD" --listen 0.0.0.0:8080 --name "orders-v$v"
+	wait_listen "$POD" 8080
+done
+join_pod shop 198.18.10.20 app=shop
+SHOP=$POD
+cat >"$T/orders.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: orders}
+spec:
+  hosts: [orders]
+  addresses: [240.240.0.3]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: orders}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: orders}
+spec:
+  host: orders
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: orders}
+spec:
+  hosts: [orders]
+  http:
+  - route:
+    - {destination: {host: orders, subset: v1}, weight: 75}
+    - {destination: {host: orders, subset: v2}, weight: 25}
+YAML
+run "weftctl --server https://198.18.10.100:15010 apply -f orders.yaml"
+ctl apply -f - <"$T/orders.yaml" | sed 's/^/  /'
+for _ in $(seq 1 50); do
+	[ "$(ctl status | grep -c 'in sync$')" -eq 3 ] && break
+	sleep 0.2
+done
+run "weftctl --server https://198.18.10.100:15010 status"
+ctl status | sed 's/^/  /'
+run "for i in 1..100: curl http://orders:8080/   # from shop, by its VIP"
+in_ns "$SHOP" timeout 60 curl -s --max-time 5 -o /dev/null \
+    -w '%header{x-backend}\n' -H 'Host: orders' \
+    "http://240.240.0.3:8080/o/[1-100]" | sort | uniq -c | sed 's/^/  /'
+run "sqlite3 -readonly /var/lib/weft/server/policy.db \"SELECT service, workload, address, healthy FROM service_endpoints WHERE service = 'orders'\""
+sqlite3 -readonly "$T/srv/policy.db" \
+    "SELECT service, workload, address, healthy FROM service_endpoints WHERE service = 'orders'" |
+    sed 's/^/  /'
 
 say "Done. The pods and sidecars are removed now."
 echo "Try it yourself: tests/e2e/*.sh build the same pods; see README."
