@@ -26,6 +26,8 @@ struct ctl {
 	const char *server;     /* --server or WEFT_SERVER */
 	const char *ca_file;    /* --ca or WEFT_CA: the server's CA */
 	const char *token_file; /* --token-file or WEFT_TOKEN_FILE */
+	const char *cert_file;  /* --cert: an admin client certificate */
+	const char *key_file;   /* --key: its key (default: in cert_file) */
 };
 
 int ctl_apply(struct ctl *ctl, int argc, char **argv);
@@ -52,6 +54,8 @@ enum {
 	CTL_OPT_SERVER,
 	CTL_OPT_CA,
 	CTL_OPT_TOKEN_FILE,
+	CTL_OPT_CERT,
+	CTL_OPT_KEY,
 	CTL_OPT_DRY_RUN,
 	CTL_OPT_IGNORE_NOT_FOUND,
 };

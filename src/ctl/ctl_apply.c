@@ -68,6 +68,8 @@ ctl_apply(struct ctl *ctl, int argc, char **argv)
 	    {"server", required_argument, NULL, CTL_OPT_SERVER},
 	    {"ca", required_argument, NULL, CTL_OPT_CA},
 	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
+	    {"cert", required_argument, NULL, CTL_OPT_CERT},
+	    {"key", required_argument, NULL, CTL_OPT_KEY},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

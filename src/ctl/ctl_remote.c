@@ -48,9 +48,14 @@ ctl_remote_call(struct ctl *ctl, const char *method, const char *target,
 	int status = -1;
 
 	*out = NULL;
-	if ((token = ctl_remote_token(ctl)) == NULL)
-		return -1;
 	memset(&conf, 0, sizeof(conf));
+	if (ctl->cert_file != NULL) {
+		/* An admin client certificate stands for the token. */
+		token = NULL;
+		conf.cert_file = ctl->cert_file;
+		conf.key_file = ctl->key_file;
+	} else if ((token = ctl_remote_token(ctl)) == NULL)
+		return -1;
 	if (ctl->ca_file == NULL)
 		xasprintf(&ca, "%s/ca.pem", CTL_SERVER_DIR);
 	conf.ca_file = ctl->ca_file != NULL ? ctl->ca_file : ca;

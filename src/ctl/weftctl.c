@@ -74,6 +74,12 @@ ctl_common_option(struct ctl *ctl, int ch, const char *arg)
 	case CTL_OPT_TOKEN_FILE:
 		ctl->token_file = arg;
 		return 1;
+	case CTL_OPT_CERT:
+		ctl->cert_file = arg;
+		return 1;
+	case CTL_OPT_KEY:
+		ctl->key_file = arg;
+		return 1;
 	}
 	return 0;
 }
@@ -117,6 +123,8 @@ main(int argc, char **argv)
 	    {"server", required_argument, NULL, CTL_OPT_SERVER},
 	    {"ca", required_argument, NULL, CTL_OPT_CA},
 	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
+	    {"cert", required_argument, NULL, CTL_OPT_CERT},
+	    {"key", required_argument, NULL, CTL_OPT_KEY},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},

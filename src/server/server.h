@@ -79,6 +79,7 @@ struct server {
 	char admin_token[65];
 	char *admin_spiffe;
 	int64_t version; /* the policy version committed last */
+	int64_t started_at;
 	struct server_proxies proxies;
 	struct server_waiters waiters;
 	struct event *tick; /* health and flush timer */

@@ -336,7 +336,11 @@ server_http_start(
 	evhttp_set_max_headers_size(srv->http, 64 * 1024);
 	evhttp_set_allowed_methods(
 	    srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
-	if (evhttp_bind_socket(srv->http, host, (ev_uint16_t)port) != 0) {
+	/* "::" is both families, unless this host has no IPv6. */
+	if (evhttp_bind_socket(srv->http, host, (ev_uint16_t)port) != 0 &&
+	    (strcmp(host, "::") != 0 ||
+		evhttp_bind_socket(srv->http, "0.0.0.0", (ev_uint16_t)port) !=
+		    0)) {
 		xasprintf(cause, "cannot listen on %s: %m", srv->conf.listen);
 		return -1;
 	}

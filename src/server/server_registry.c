@@ -63,7 +63,6 @@ server_registry_load(struct server *srv, char **cause)
 	struct server_proxy_row *rows;
 	struct server_proxy *p;
 	size_t n, i;
-	int64_t now = server_now();
 
 	if (server_db_proxies(srv->db, &rows, &n, cause) == -1)
 		return -1;
@@ -77,8 +76,7 @@ server_registry_load(struct server *srv, char **cause)
 		rows[i].service_account = rows[i].address = NULL;
 		p->applied_version = rows[i].applied_version;
 		p->proxy_version = rows[i].proxy_version;
-		/* A restarted server gives every proxy a full timeout. */
-		p->last_contact = now;
+		p->last_contact = rows[i].last_contact;
 		p->cert_expiry = rows[i].cert_expiry;
 		p->healthy = rows[i].healthy;
 		TAILQ_INSERT_TAIL(&srv->proxies, p, entry);
@@ -389,12 +387,25 @@ out:
 	json_decref(body);
 }
 
+/*
+ * Whether p was heard from within the heartbeat timeout. A restarted
+ * server gives every proxy a full timeout to come back.
+ */
+static int
+server_proxy_alive(struct server *srv, const struct server_proxy *p)
+{
+	int64_t seen = p->last_contact > srv->started_at ? p->last_contact
+							 : srv->started_at;
+
+	return server_now() - seen <= srv->conf.heartbeat_timeout_sec;
+}
+
 static const char *
 server_proxy_state(struct server *srv, const struct server_proxy *p)
 {
 	int64_t running;
 
-	if (server_now() - p->last_contact > srv->conf.heartbeat_timeout_sec)
+	if (!server_proxy_alive(srv, p))
 		return "offline";
 	running = p->proxy_version >= 0 ? p->proxy_version : p->applied_version;
 	return running == srv->version ? "in sync" : "stale";

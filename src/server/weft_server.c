@@ -234,6 +234,39 @@ server_admin_token(struct server *srv)
 }
 
 /*
+ * The admin client certificate, for admins who prefer mTLS to the
+ * token: made once with the CA, kept in DIR/admin.pem and
+ * DIR/admin-key.pem (0600).
+ */
+static void
+server_admin_cert(struct server *srv)
+{
+	char *cert_path, *key_path, *key = NULL, *csr = NULL, *cert = NULL;
+	char *cause = NULL;
+	int64_t not_after;
+
+	xasprintf(&cert_path, "%s/admin.pem", srv->conf.data_dir);
+	xasprintf(&key_path, "%s/admin-key.pem", srv->conf.data_dir);
+	if (access(cert_path, F_OK) == 0 && access(key_path, F_OK) == 0)
+		goto out;
+	if ((key = ca_key_generate(&cause)) == NULL ||
+	    (csr = ca_csr_make(key, srv->admin_spiffe, &cause)) == NULL ||
+	    (cert = ca_issue(srv->ca, csr, srv->admin_spiffe,
+		 SERVER_CERT_TTL_SEC, &not_after, &cause)) == NULL ||
+	    ca_write_file(key_path, key, strlen(key), 0600, &cause) == -1 ||
+	    ca_write_file(cert_path, cert, strlen(cert), 0600, &cause) == -1)
+		fatalx("admin certificate: %s", cause);
+	log_info("created the admin certificate %s (%s)", cert_path,
+	    srv->admin_spiffe);
+out:
+	free(cert_path);
+	free(key_path);
+	free(key);
+	free(csr);
+	free(cert);
+}
+
+/*
  * The server's certificate, issued afresh at each start for every
  * address of this host and the names given, so that clients can check
  * the host they dialled.
@@ -326,6 +359,7 @@ main(int argc, char **argv)
 
 	log_init("weft-server", LOG_LEVEL_INFO);
 	server_options(&srv.conf, argc, argv);
+	srv.started_at = server_now();
 	signal(SIGPIPE, SIG_IGN);
 	TAILQ_INIT(&srv.proxies);
 	TAILQ_INIT(&srv.waiters);
@@ -338,6 +372,7 @@ main(int argc, char **argv)
 	server_admin_token(&srv);
 	xasprintf(&srv.admin_spiffe, "spiffe://%s/ns/%s/sa/%s",
 	    srv.conf.trust_domain, SERVER_ADMIN_NAMESPACE, SERVER_ADMIN_SA);
+	server_admin_cert(&srv);
 	if (srv.conf.db_path == NULL)
 		xasprintf(&db_path, "%s/policy.db", srv.conf.data_dir);
 	if ((srv.db = server_db_open(
