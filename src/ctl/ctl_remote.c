@@ -16,7 +16,7 @@
 #include "xmalloc.h"
 
 /* Defaults for an admin on the server's own host. */
-#define CTL_SERVER_DIR WEFT_LOCALSTATEDIR "/lib/weft/server"
+#define CTL_SERVER_DIR "/var/lib/weft/server"
 
 static char *
 ctl_remote_token(struct ctl *ctl)

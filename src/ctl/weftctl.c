@@ -50,10 +50,14 @@ ctl_usage(FILE *f)
 	    "missing\n"
 	    "  --server URL       weft-server, https://HOST[:15010] "
 	    "($WEFT_SERVER)\n"
-	    "  --ca FILE          its CA ($WEFT_CA, else " WEFT_LOCALSTATEDIR
-	    "/lib/weft/server/ca.pem)\n"
+	    "  --ca FILE          its CA ($WEFT_CA, else "
+	    "/var/lib/weft/server/ca.pem)\n"
 	    "  --token-file FILE  the admin token ($WEFT_TOKEN_FILE, "
-	    "else " WEFT_LOCALSTATEDIR "/lib/weft/server/admin.token)\n",
+	    "else /var/lib/weft/server/admin.token)\n"
+	    "  --cert FILE        an admin client certificate instead of the "
+	    "token\n"
+	    "                     (the server's admin.pem), --key FILE its "
+	    "key\n",
 	    CTL_DEFAULT_DB);
 }
 

@@ -15,3 +15,5 @@ src_server_weft_server_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
 src_server_weft_server_LDADD = src/lib/libweft.a $(LIBEVENT_SSL_LIBS) \
 	$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
 	$(YAML_LIBS) -lm
+
+dist_man_MANS += man/weft-server.8

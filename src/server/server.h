@@ -23,7 +23,7 @@ struct server_db;
 struct ssl_ctx_st;
 
 #define SERVER_DEFAULT_PORT     15010
-#define SERVER_DEFAULT_DATA_DIR WEFT_LOCALSTATEDIR "/lib/weft/server"
+#define SERVER_DEFAULT_DATA_DIR "/var/lib/weft/server"
 #define SERVER_ADMIN_NAMESPACE  "weft-system"
 #define SERVER_ADMIN_SA         "weft-admin"
 #define SERVER_MAX_CHANGESETS   256 /* per sync answer */
@@ -102,7 +102,8 @@ struct server_caller {
 	char service_account[254];
 	char workload[254]; /* join tokens only */
 	char spiffe_id[512];
-	char *error; /* why the credential was refused (allocated) */
+	int64_t cert_not_after; /* of the client certificate, or 0 */
+	char *error;            /* why the credential was refused (allocated) */
 };
 
 /* server_http.c */

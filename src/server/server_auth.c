@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -110,6 +111,7 @@ server_identify_cert(
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev;
+	struct tm tm;
 	X509 *cert;
 	SSL *ssl;
 	long v;
@@ -135,6 +137,8 @@ server_identify_cert(
 		c->spiffe_id[0] = '\0';
 		return;
 	}
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
+		c->cert_not_after = (int64_t)timegm(&tm);
 	c->role = strcmp(c->spiffe_id, srv->admin_spiffe) == 0
 	    ? SERVER_ROLE_ADMIN
 	    : SERVER_ROLE_WORKLOAD;

@@ -150,7 +150,10 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	    evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET"
 							      : "request",
 	    path, c.role == SERVER_ROLE_ADMIN ? "admin" : c.spiffe_id);
-	if (strcmp(path, "/v1/resources") == 0)
+	/* Every API needs a credential: 401 before reading the request. */
+	if (c.role == SERVER_ROLE_NONE)
+		server_require_admin(req, &c);
+	else if (strcmp(path, "/v1/resources") == 0)
 		server_resources_cb(srv, req, &c, "");
 	else if (strncmp(path, "/v1/resources/", 14) == 0)
 		server_resources_cb(srv, req, &c, path + 14);

@@ -214,6 +214,14 @@ server_register(struct server *srv, struct evhttp_request *req,
 	if (server_require_workload(
 		req, c, w.namespace, w.name, w.service_account) == -1)
 		goto out;
+	if (strcmp(w.namespace, SERVER_ADMIN_NAMESPACE) == 0 &&
+	    strcmp(w.service_account, SERVER_ADMIN_SA) == 0) {
+		server_reply_error(req, 403,
+		    "%s/%s is the admin identity, "
+		    "not a workload's",
+		    SERVER_ADMIN_NAMESPACE, SERVER_ADMIN_SA);
+		goto out;
+	}
 	if (server_registry_write(srv, server_register_write, &w, &cause) ==
 	    -1) {
 		log_warnx("register %s/%s: %s", w.namespace, w.name, cause);
@@ -235,6 +243,8 @@ server_register(struct server *srv, struct evhttp_request *req,
 	p->service_account = xstrdup(w.service_account);
 	p->address = xstrdup(w.address);
 	p->healthy = 1;
+	if (c->cert_not_after > 0)
+		p->cert_expiry = c->cert_not_after;
 	server_proxy_contact(srv, p);
 	server_reply_json(req, 200,
 	    json_pack("{s:s, s:I, s:s+++++, s:s, s:I, s:I}", "history",
@@ -355,6 +365,13 @@ server_certificates_cb(struct server *srv, struct evhttp_request *req,
 	if (server_require_workload(req, c, ns, wl, p->service_account) == -1)
 		goto out;
 	sa = p->service_account;
+	if (strcmp(ns, SERVER_ADMIN_NAMESPACE) == 0 &&
+	    strcmp(sa, SERVER_ADMIN_SA) == 0) {
+		server_reply_error(req, 403,
+		    "no workload certificates for the "
+		    "admin identity");
+		goto out;
+	}
 	xasprintf(
 	    &spiffe, "spiffe://%s/ns/%s/sa/%s", srv->conf.trust_domain, ns, sa);
 	cert = ca_issue(
@@ -462,6 +479,14 @@ server_tokens_cb(struct server *srv, struct evhttp_request *req,
 	ttl_s = json_string_value(json_object_get(body, "ttl"));
 	if (sa == NULL)
 		sa = "default";
+	if (ns != NULL && strcmp(ns, SERVER_ADMIN_NAMESPACE) == 0 &&
+	    strcmp(sa, SERVER_ADMIN_SA) == 0) {
+		server_reply_error(req, 400,
+		    "%s/%s is the admin identity: use the admin token or "
+		    "admin.pem, not a join token",
+		    SERVER_ADMIN_NAMESPACE, SERVER_ADMIN_SA);
+		goto out;
+	}
 	if (ns == NULL || !config_dns_label(ns) || wl == NULL ||
 	    !config_dns_subdomain(wl) || !config_dns_subdomain(sa)) {
 		server_reply_error(req, 400,

@@ -335,10 +335,13 @@ static void
 server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
+	struct timeval flush = {0, 200000};
 
 	(void)what;
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	event_base_loopexit(srv->base, NULL);
+	/* Answer the held sync requests, and let the answers go out. */
+	server_feed_stop(srv);
+	event_base_loopexit(srv->base, &flush);
 }
 
 static void

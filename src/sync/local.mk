@@ -13,3 +13,5 @@ src_sync_weft_sync_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
 src_sync_weft_sync_LDADD = src/lib/libweft.a $(LIBEVENT_SSL_LIBS) \
 	$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
 	$(YAML_LIBS) -lm
+
+dist_man_MANS += man/weft-sync.8

@@ -13,8 +13,8 @@ struct event_base;
 struct https_client;
 struct sync_db;
 
-#define SYNC_DEFAULT_DB     WEFT_LOCALSTATEDIR "/lib/weft/policy.db"
-#define SYNC_DEFAULT_CERTS  WEFT_LOCALSTATEDIR "/lib/weft/certs"
+#define SYNC_DEFAULT_DB     "/var/lib/weft/policy.db"
+#define SYNC_DEFAULT_CERTS  "/var/lib/weft/certs"
 #define SYNC_DEFAULT_ADMIN  "127.0.0.1:15000"
 #define SYNC_BACKOFF_MIN_MS 500
 #define SYNC_BACKOFF_MAX_MS 30000

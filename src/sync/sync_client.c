@@ -434,7 +434,8 @@ sync_poll_done_cb(struct https_response *r, void *arg)
 	}
 	json_decref(j);
 	s->backoff_ms = 0;
-	if (s->conf.once) {
+	/* --once: ask again until an answer brings nothing new. */
+	if (s->conf.once && s->version == before) {
 		event_base_loopexit(s->base, NULL);
 		return;
 	}
@@ -457,8 +458,8 @@ sync_poll_send(struct sync *s)
 	    s->conf.namespace, s->conf.workload,
 	    (long long)(s->history != NULL ? s->version : -1),
 	    s->history != NULL ? s->history : "none",
-	    (long long)s->heartbeat_sec, (long long)s->version,
-	    (long long)s->proxy_version);
+	    (long long)(s->conf.once ? 0 : s->heartbeat_sec),
+	    (long long)s->version, (long long)s->proxy_version);
 	if (https_client_request(s->client, "GET", target, NULL, NULL, 0,
 		sync_poll_done_cb, s, &cause) == -1) {
 		sync_retry(s, "sync: %s", cause);
