@@ -24,7 +24,8 @@ struct sync_db {
 /*
  * 1 when the file at path is damaged (not a DB, or failing
  * quick_check), 0 when sound or absent, -1 when it cannot be read at
- * all (permissions: not ours to replace).
+ * all (permissions: not ours to replace). Read-only, so that a damaged
+ * file is kept exactly as it was found.
  */
 static int
 sync_db_damaged(const char *path, char **cause)
@@ -36,7 +37,7 @@ sync_db_damaged(const char *path, char **cause)
 
 	if (access(path, F_OK) == -1)
 		return 0;
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(db, 5000);
 		rc =

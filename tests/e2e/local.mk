@@ -18,3 +18,9 @@ EXTRA_DIST += tests/e2e/lib.sh $(PROXY_E2E_TESTS)
 if E2E
 TESTS += $(PROXY_E2E_TESTS)
 endif
+
+# The control plane on loopback (weft-server, weft-sync, weftctl
+# --server): needs neither root nor namespaces, so it always runs.
+SERVER_E2E_TESTS = tests/e2e/server_api.sh
+EXTRA_DIST += $(SERVER_E2E_TESTS)
+TESTS += $(SERVER_E2E_TESTS)
