@@ -74,8 +74,8 @@ char *ca_csr_make(const char *key_pem, const char *spiffe_id, char **cause);
  * "spiffe://" (allocated, or NULL when there is none). Returns 0, or -1
  * with *cause set.
  */
-int ca_cert_info(const char *cert_pem, int64_t *not_after,
-    char **spiffe_id, char **cause);
+int ca_cert_info(
+    const char *cert_pem, int64_t *not_after, char **spiffe_id, char **cause);
 
 /*
  * Checks that cert_pem (leaf first) chains to one of the certificates
@@ -94,8 +94,8 @@ int ca_fingerprint_pem(const char *pem, char out[65]);
  * same directory with the given mode, fsync, rename. Returns 0, or -1
  * with *cause set; never leaves the temporary file behind.
  */
-int ca_write_file(const char *path, const void *data, size_t len,
-    mode_t mode, char **cause);
+int ca_write_file(
+    const char *path, const void *data, size_t len, mode_t mode, char **cause);
 
 /* Reads a whole (small, < 1 MiB) file; NULL with *cause set on error. */
 char *ca_read_file(const char *path, char **cause);

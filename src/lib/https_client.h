@@ -30,11 +30,11 @@ struct https_client_conf {
 };
 
 struct https_response {
-	int status;	       /* HTTP status, or 0 when there was none */
-	char *body;	       /* allocated, NUL-terminated; may be NULL */
+	int status; /* HTTP status, or 0 when there was none */
+	char *body; /* allocated, NUL-terminated; may be NULL */
 	size_t len;
-	char *error;	       /* when status is 0: why (allocated) */
-	char *peer_chain_pem;  /* the server's chain as sent (allocated) */
+	char *error;          /* when status is 0: why (allocated) */
+	char *peer_chain_pem; /* the server's chain as sent (allocated) */
 };
 
 void https_response_clear(struct https_response *r);
@@ -51,8 +51,7 @@ struct https_client;
  * *cause set ("ca.pem: No such file or directory", "bad URL ...").
  */
 struct https_client *https_client_new(struct event_base *base,
-    const char *base_url, const struct https_client_conf *conf,
-    char **cause);
+    const char *base_url, const struct https_client_conf *conf, char **cause);
 
 /*
  * Frees the client; requests in flight are cancelled without their
@@ -67,13 +66,13 @@ void https_client_free(struct https_client *c);
  * from inside this call). Returns 0, or -1 with *cause set.
  */
 int https_client_request(struct https_client *c, const char *method,
-    const char *target, const char *content_type, const void *body,
-    size_t len, https_done_cb done, void *arg, char **cause);
+    const char *target, const char *content_type, const void *body, size_t len,
+    https_done_cb done, void *arg, char **cause);
 
 /* The same, blocking, on a private event_base. Fills *r. */
 int https_client_fetch(const char *base_url,
     const struct https_client_conf *conf, const char *method,
-    const char *target, const char *content_type, const void *body,
-    size_t len, struct https_response *r, char **cause);
+    const char *target, const char *content_type, const void *body, size_t len,
+    struct https_response *r, char **cause);
 
 #endif

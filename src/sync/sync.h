@@ -17,7 +17,7 @@ struct sync_db;
 #define SYNC_DEFAULT_CERTS  "/var/lib/weft/certs"
 #define SYNC_DEFAULT_ADMIN  "127.0.0.1:15000"
 #define SYNC_BACKOFF_MIN_MS 500
-#define SYNC_BACKOFF_MAX_MS 30000
+#define SYNC_BACKOFF_MAX_MS 15000
 
 struct sync_conf {
 	const char *server; /* https://HOST[:PORT] */

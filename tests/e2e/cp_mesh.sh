@@ -100,9 +100,9 @@ all_at() {
 		[ "$(proxy_version "$wl")" = "$1" ] || return 1
 	done
 }
-wait_all_at() {
+wait_all_at() { # VERSION [TENTHS]
 	local i
-	for i in $(seq 1 150); do
+	for i in $(seq 1 "${2:-150}"); do
 		all_at "$1" && return 0
 		sleep 0.1
 	done
@@ -207,7 +207,10 @@ server_start 2
 route_to v3 >"$T/vs.yaml"
 ctl apply -f - <"$T/vs.yaml" >/dev/null
 V=$(server_version)
-check "after the restart, a change reaches every proxy (version $V)" wait_all_at "$V"
+# weft-sync retries with backoff (at most 15 s, jittered) while the
+# server is away: give it that long to come back.
+check "after the restart, a change reaches every proxy (version $V)" \
+    wait_all_at "$V" 400
 b=$(backends 10)
 expect_eq "routing follows: all to v3" "reviews-v3=10 " "$b"
 
