@@ -6,7 +6,8 @@ src_lib_libweft_a_SOURCES = \
 	src/lib/http1.c src/lib/http1.h \
 	src/lib/metrics.c src/lib/metrics.h \
 	src/lib/http_req.h \
-	src/lib/schema_db.c src/lib/schema_db.h
+	src/lib/schema_db.c src/lib/schema_db.h \
+	src/lib/tls_hello.c src/lib/tls_hello.h
 nodist_src_lib_libweft_a_SOURCES = src/lib/schema_sql.c
 src_lib_libweft_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS)
 

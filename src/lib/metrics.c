@@ -150,7 +150,9 @@ req_hash(const struct metrics_req_key *k)
 	h = hash_bytes(h, &k->method, 1);
 	h = hash_bytes(h, &k->rflag, 1);
 	h = hash_bytes(h, &k->code, sizeof(k->code));
+	h = hash_bytes(h, &k->mtls, 1);
 	h = hash_bytes(h, k->service, strlen(k->service));
+	h = hash_bytes(h, k->peer, strlen(k->peer));
 	return hash_bytes(h, k->route, strlen(k->route));
 }
 
@@ -169,6 +171,10 @@ req_key_cmp(const struct metrics_req_key *a, const struct metrics_req_key *b)
 		return a->method - b->method;
 	if (a->code != b->code)
 		return a->code - b->code;
+	if (a->mtls != b->mtls)
+		return a->mtls - b->mtls;
+	if ((r = strcmp(a->peer, b->peer)) != 0)
+		return r;
 	return a->rflag - b->rflag;
 }
 
@@ -179,16 +185,25 @@ tcp_hash(const struct metrics_tcp_key *k)
 
 	h = hash_bytes(h, &k->direction, 1);
 	h = hash_bytes(h, &k->http, 1);
+	h = hash_bytes(h, &k->mtls, 1);
+	h = hash_bytes(h, k->peer, strlen(k->peer));
 	return hash_bytes(h, k->service, strlen(k->service));
 }
 
 static int
 tcp_key_cmp(const struct metrics_tcp_key *a, const struct metrics_tcp_key *b)
 {
+	int r;
+
 	if (a->direction != b->direction)
 		return a->direction - b->direction;
+
 	if (a->http != b->http)
 		return a->http - b->http;
+	if (a->mtls != b->mtls)
+		return a->mtls - b->mtls;
+	if ((r = strcmp(a->peer, b->peer)) != 0)
+		return r;
 	return strcmp(a->service, b->service);
 }
 
@@ -225,6 +240,7 @@ req_lookup(struct metrics_shard *sh, const struct metrics_req_key *k)
 		ovf = *k;
 		strcpy(ovf.service, "overflow");
 		strcpy(ovf.route, "overflow");
+		ovf.peer[0] = '\0';
 		if (sh->req_n >= METRICS_MAX_SERIES + 64)
 			return NULL;
 		k = &ovf;
@@ -264,6 +280,7 @@ tcp_lookup(struct metrics_shard *sh, const struct metrics_tcp_key *k)
 			return NULL;
 		ovf = *k;
 		strcpy(ovf.service, "overflow");
+		ovf.peer[0] = '\0';
 		k = &ovf;
 		h = tcp_hash(k);
 		for (s = sh->tcp_hash[h % HASH_BUCKETS]; s != NULL;
@@ -395,9 +412,14 @@ put_label(struct evbuffer *out, const char *name, const char *v, int first)
 /* The Istio standard labels shared by request and TCP series. */
 static void
 put_peer_labels(struct evbuffer *out, int direction, const char *service,
-    int http, const struct metrics_identity *id)
+    int http, int mtls, const char *peer, const struct metrics_identity *id)
 {
 	int outbound = direction == METRICS_OUTBOUND;
+	const char *principal;
+
+	/* Ours when we originated mTLS; the peer's when it came with it. */
+	principal = outbound ? (mtls ? id->principal : "unknown")
+			     : (peer[0] != '\0' ? peer : "unknown");
 
 	put_label(out, "reporter", outbound ? "source" : "destination", 1);
 	put_label(out, "direction", outbound ? "outbound" : "inbound", 0);
@@ -405,8 +427,7 @@ put_peer_labels(struct evbuffer *out, int direction, const char *service,
 	    out, "source_workload", outbound ? id->workload : "unknown", 0);
 	put_label(out, "source_workload_namespace",
 	    outbound ? id->namespace : "unknown", 0);
-	put_label(
-	    out, "source_principal", outbound ? id->principal : "unknown", 0);
+	put_label(out, "source_principal", principal, 0);
 	put_label(out, "destination_service", service, 0);
 	put_label(out, "destination_workload",
 	    outbound ? "unknown" : id->workload, 0);
@@ -415,7 +436,8 @@ put_peer_labels(struct evbuffer *out, int direction, const char *service,
 	put_label(
 	    out, "destination_version", outbound ? "unknown" : id->version, 0);
 	put_label(out, "request_protocol", http ? "http" : "tcp", 0);
-	put_label(out, "connection_security_policy", "none", 0);
+	put_label(
+	    out, "connection_security_policy", mtls ? "mutual_tls" : "none", 0);
 }
 
 static void
@@ -424,7 +446,7 @@ put_req_labels(struct evbuffer *out, const struct metrics_req_key *k,
 {
 	char code[8];
 
-	put_peer_labels(out, k->direction, k->service, 1, id);
+	put_peer_labels(out, k->direction, k->service, 1, k->mtls, k->peer, id);
 	snprintf(code, sizeof(code), "%u", k->code);
 	put_label(out, "response_code", code, 0);
 	put_label(out, "response_flags", metrics_rflag_name(k->rflag), 0);
@@ -664,7 +686,8 @@ render_tcp(struct evbuffer *out, struct tcp_series **a, size_t n,
 			}
 			evbuffer_add_printf(out, "%s{", names[m]);
 			put_peer_labels(out, a[i]->key.direction,
-			    a[i]->key.service, a[i]->key.http, id);
+			    a[i]->key.service, a[i]->key.http, a[i]->key.mtls,
+			    a[i]->key.peer, id);
 			evbuffer_add_printf(
 			    out, "} %llu\n", (unsigned long long)v);
 		}

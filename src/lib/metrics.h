@@ -73,14 +73,18 @@ struct metrics_req_key {
 	uint8_t method;
 	uint8_t rflag;
 	uint16_t code;
+	uint8_t mtls; /* connection_security_policy mutual_tls */
 	char service[METRICS_LABEL_MAX]; /* destination_service */
 	char route[METRICS_LABEL_MAX];
+	char peer[METRICS_LABEL_MAX]; /* inbound: source_principal, or "" */
 };
 
 struct metrics_tcp_key {
 	uint8_t direction;
 	uint8_t http; /* request_protocol http or tcp */
+	uint8_t mtls;
 	char service[METRICS_LABEL_MAX];
+	char peer[METRICS_LABEL_MAX];
 };
 
 struct metrics_shard;

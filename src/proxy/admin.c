@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "policy_db.h"
@@ -69,6 +70,19 @@ admin_metrics(struct proxy *px, struct evbuffer *b, const char **ctype)
 static int
 admin_ready(struct proxy *px, struct evbuffer *b, const char **ctype)
 {
+	struct tls_certs *c;
+	int64_t expiry = 0;
+
+	if ((c = proxy_certs(px)) != NULL) {
+		expiry = c->not_after;
+		tls_certs_unref(c);
+	}
+	if (expiry != 0 && expiry < (int64_t)time(NULL) && !px->draining) {
+		evbuffer_add_printf(b,
+		    "certificate expired (%s/cert.pem, not after %lld)\n",
+		    px->conf.certs_dir, (long long)expiry);
+		return 503;
+	}
 	if (px->ready && !px->draining) {
 		evbuffer_add_printf(b, "ready\n");
 		return 200;

@@ -38,6 +38,7 @@ conn_init(struct conn *c, struct event_base *base, int fd, conn_cb read_cb,
 void
 conn_close(struct conn *c)
 {
+	conn_tls_free(c);
 	if (c->ev_read != NULL)
 		event_free(c->ev_read);
 	if (c->ev_write != NULL)
@@ -88,6 +89,10 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct evbuffer_iovec v;
 	ssize_t n;
 
+	if (c->tls != NULL) {
+		conn_tls_read_ready(c);
+		return;
+	}
 	if (evbuffer_reserve_space(c->in, CONN_READ_SIZE, &v, 1) != 1) {
 		c->read_error = 1;
 		c->err = ENOMEM;
@@ -125,7 +130,7 @@ static void
 conn_finish_write(struct conn *c)
 {
 	if (c->shutdown_after && !c->wr_shut &&
-	    evbuffer_get_length(c->out) == 0) {
+	    evbuffer_get_length(c->out) == 0 && !conn_tls_pending(c)) {
 		shutdown(c->fd, SHUT_WR);
 		c->wr_shut = 1;
 	}
@@ -138,6 +143,12 @@ conn_flush(struct conn *c)
 
 	if (c->connecting || c->write_error)
 		return c->write_error ? -1 : 0;
+	if (c->tls != NULL) {
+		if (conn_tls_flush(c) == -1)
+			return -1;
+		conn_finish_write(c);
+		return 0;
+	}
 	while (evbuffer_get_length(c->out) > 0) {
 		n = evbuffer_write(c->out, c->fd);
 		if (n > 0) {
@@ -178,9 +189,20 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
+	if (c->connecting && c->tls != NULL && conn_tls_pending(c)) {
+		/* Handshake bytes the socket could not take at once. */
+		if (conn_tls_flush(c) == -1)
+			c->error_cb(c, c->arg);
+		return;
+	}
 	if (c->connecting) {
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
+		if (err == 0 && c->tls != NULL) {
+			/* Connected; the TLS handshake completes the connect. */
+			conn_tls_connected(c);
+			return;
+		}
 		c->connecting = 0;
 		if (err != 0) {
 			c->write_error = 1;

@@ -15,6 +15,8 @@
 #include <event2/buffer.h>
 
 struct conn;
+struct conn_tls;
+struct tls_certs;
 
 /* Called after new input (or EOF/error, see the flags) arrived. */
 typedef void (*conn_cb)(struct conn *, void *);
@@ -29,6 +31,7 @@ struct conn {
 	conn_cb write_cb; /* the output drained, or a connect completed */
 	conn_cb error_cb; /* a write failed */
 	void *arg;
+	struct conn_tls *tls; /* NULL for plaintext (conn_tls.c) */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	unsigned int reading : 1;        /* read event armed */
@@ -82,5 +85,27 @@ void conn_set_cbs(struct conn *c, conn_cb read_cb, conn_cb write_cb,
  */
 void conn_copy_range(
     struct evbuffer *dst, struct evbuffer *src, size_t off, size_t n);
+
+/*
+ * TLS on c (conn_tls.c): as a server over the bytes already in c->in
+ * (the ClientHello read to classify the connection), or as a client on
+ * a connecting conn, whose connect then completes (write_cb) only once
+ * the handshake has, and fails (error_cb) if it fails. expect, when not
+ * NULL, is the SPIFFE ID the peer must present. Returns -1 on
+ * allocation failure.
+ */
+int conn_tls_start(
+    struct conn *c, struct tls_certs *certs, int server, const char *expect);
+/* The peer's SPIFFE ID once the handshake is done, or NULL. */
+const char *conn_tls_peer(const struct conn *c);
+/* Why the TLS failed, or NULL. */
+const char *conn_tls_failure(const struct conn *c);
+
+/* For conn.c. */
+void conn_tls_free(struct conn *c);
+void conn_tls_read_ready(struct conn *c);
+int conn_tls_connected(struct conn *c);
+int conn_tls_flush(struct conn *c);
+int conn_tls_pending(const struct conn *c);
 
 #endif

@@ -114,6 +114,12 @@ http_account(struct session *s)
 	key.method = (uint8_t)hx->method;
 	key.code = (uint16_t)hx->status;
 	key.rflag = (uint8_t)hx->rflag;
+	if (s->direction == METRICS_OUTBOUND)
+		key.mtls = hx->mtls;
+	else {
+		key.mtls = s->tcpkey.mtls;
+		memcpy(key.peer, s->tcpkey.peer, sizeof(key.peer));
+	}
 	memcpy(key.service,
 	    hx->service[0] != '\0' ? hx->service : s->tcpkey.service,
 	    sizeof(key.service));
@@ -340,10 +346,15 @@ http_up_failed(struct session *s, int rflag)
 	    !hx->retried && evbuffer_get_length(up->c.in) == 0) {
 		hx->retried = 1;
 		upstream_free(up);
-		s->up = upstream_connect(s->w, &hx->target, hx->target_len);
+		s->up = upstream_get(s->w, &hx->target, hx->target_len,
+		    hx->endpoint,
+		    hx->cluster != NULL ? (int)hx->cluster->policy.tls_mode
+					: SNAP_TLS_AUTO,
+		    0);
 		if (s->up != NULL) {
 			s->up->s = s;
 			s->up->requests = 1;
+			hx->mtls = s->up->tls;
 			conn_set_cbs(&s->up->c, http_up_read_cb,
 			    http_up_write_cb, http_up_error_cb, s->up);
 			http_copy_buffer(s->up->c.out, hx->retry_head);
@@ -362,14 +373,18 @@ http_up_failed(struct session *s, int rflag)
 		break;
 	}
 	up = s->up;
+	netaddr_str(&hx->target, dst, sizeof(dst));
+	if (up != NULL && conn_tls_failure(&up->c) != NULL)
+		log_info(
+		    "upstream %s: mTLS: %s", dst, conn_tls_failure(&up->c));
+	else
+		log_debug("upstream %s: %s", dst,
+		    rflag == METRICS_RF_UF ? "connection failure"
+					   : "connection termination");
 	if (up != NULL) {
 		upstream_free(up);
 		s->up = NULL;
 	}
-	netaddr_str(&hx->target, dst, sizeof(dst));
-	log_debug("upstream %s: %s", dst,
-	    rflag == METRICS_RF_UF ? "connection failure"
-				   : "connection termination");
 	return http_local_reply(s, 503,
 	    fail == LB_FAIL_CONNECT
 		? "upstream connect error or disconnect/reset before headers. "
@@ -693,9 +708,11 @@ http_dispatch(struct session *s)
 	struct http_exchange *hx = &s->hx;
 	struct upstream *up;
 
-	up = upstream_take(w, &hx->target, hx->target_len);
-	if (up == NULL &&
-	    (up = upstream_connect(w, &hx->target, hx->target_len)) == NULL) {
+	up = upstream_get(w, &hx->target, hx->target_len, hx->endpoint,
+	    hx->cluster != NULL ? (int)hx->cluster->policy.tls_mode
+				: SNAP_TLS_AUTO,
+	    1);
+	if (up == NULL) {
 		evbuffer_drain(s->head_out, evbuffer_get_length(s->head_out));
 		if (hx->req_framing == HTTP1_BODY_NONE)
 			hx->req_state = REQ_DONE;
@@ -704,6 +721,7 @@ http_dispatch(struct session *s)
 	up->s = s;
 	up->requests++;
 	s->up = up;
+	hx->mtls = up->tls;
 	conn_set_cbs(
 	    &up->c, http_up_read_cb, http_up_write_cb, http_up_error_cb, up);
 	/*

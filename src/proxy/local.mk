@@ -8,6 +8,8 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/origdst.c \
 	src/proxy/netaddr.c \
 	src/proxy/conn.c src/proxy/conn.h \
+	src/proxy/conn_tls.c \
+	src/proxy/tls.c src/proxy/tls.h \
 	src/proxy/session.c \
 	src/proxy/tcp_relay.c \
 	src/proxy/http_proxy.c \
@@ -23,6 +25,6 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/route_match.c \
 	src/proxy/lb.c src/proxy/lb.h
 src_proxy_weft_proxy_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) \
-	$(JANSSON_CFLAGS)
+	$(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
 src_proxy_weft_proxy_LDADD = src/lib/libweft.a $(LIBEVENT_LIBS) $(SQLITE_LIBS) \
-	$(JANSSON_LIBS) -lm
+	$(JANSSON_LIBS) $(OPENSSL_LIBS) -lm

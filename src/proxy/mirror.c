@@ -70,7 +70,7 @@ mirror_send(struct worker *w, const struct sockaddr_storage *addr,
 	*owner = NULL;
 	if ((mr = calloc(1, sizeof(*mr))) == NULL)
 		return;
-	if ((mr->up = upstream_connect(w, addr, len)) == NULL ||
+	if ((mr->up = upstream_get(w, addr, len, NULL, 0, 0)) == NULL ||
 	    (mr->timer = evtimer_new(w->base, mirror_timer_cb, mr)) == NULL) {
 		upstream_free(mr->up);
 		free(mr);

@@ -53,6 +53,16 @@ netaddr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 	return 0;
 }
 
+int
+netaddr_port(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)a)->sin_port);
+	if (a->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+	return 0;
+}
+
 uint64_t
 now_ns(void)
 {

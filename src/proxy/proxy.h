@@ -19,6 +19,7 @@
 
 #include "conn.h"
 #include "http1.h"
+#include "tls.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -105,6 +106,7 @@ struct upstream {
 	time_t idle_since;
 	unsigned int requests; /* requests sent on this connection */
 	int in_pool;
+	int tls; /* mesh mTLS to a peer sidecar */
 };
 TAILQ_HEAD(upstream_list, upstream);
 
@@ -158,6 +160,7 @@ struct http_exchange {
 	unsigned int idempotent : 1;   /* RFC 9110 9.2.2 */
 	unsigned int body_capture : 1; /* body kept in retry_body for retries */
 	unsigned int retrying : 1;     /* counted in the retry budget */
+	unsigned int mtls : 1;         /* sent upstream over mesh mTLS */
 	int attempt;                   /* route retries made so far */
 	const struct snap_endpoint *tried[4]; /* endpoints of past attempts */
 	size_t ntried;
@@ -206,8 +209,9 @@ struct session {
 	struct http_exchange hx;
 	unsigned int client_paused : 1; /* reads stopped for back-pressure */
 	unsigned int up_paused : 1;
-	unsigned int closing : 1; /* close once the client output drains */
-	unsigned int counted : 1; /* metrics_tcp_open was called */
+	unsigned int closing : 1;     /* close once the client output drains */
+	unsigned int counted : 1;     /* metrics_tcp_open was called */
+	unsigned int tls_checked : 1; /* inbound: mTLS or not decided */
 	TAILQ_ENTRY(session) entry;
 };
 TAILQ_HEAD(session_list, session);
@@ -233,6 +237,7 @@ struct worker {
 	struct snap_hold_list retired; /* older ones still in use */
 	struct mirror_list mirrors;    /* mirrored requests in flight */
 	time_t last_unredirected_log;
+	time_t last_mtls_log;
 	int notify_fd; /* eventfd: the main thread asks for a drain */
 	struct event *notify_ev;
 	pthread_t thread;
@@ -256,7 +261,14 @@ struct proxy {
 	struct event *drain_timer;
 	struct event *db_timer;
 	struct admin *admin; /* the metrics and admin endpoints */
+	/* Mesh certificates (tls.c), guarded by snap_mtx; NULL: none. */
+	struct tls_certs *certs;
+	struct tls_watch certs_watch;
+	char principal[256]; /* metrics: our SPIFFE ID, or "unknown" */
 };
+
+/* The current certificates, referenced (tls_certs_unref), or NULL. */
+struct tls_certs *proxy_certs(struct proxy *px);
 
 /* proxy_conf.c */
 /* Fills conf from argv; prints one line and exits 1 on bad input. */
@@ -399,8 +411,18 @@ uint64_t worker_rand(struct worker *w);
 
 /* upstream.c */
 /* An idle pooled connection to addr, or NULL. */
-struct upstream *upstream_take(
-    struct worker *w, const struct sockaddr_storage *addr, socklen_t len);
+/*
+ * An upstream connection to addr for an outbound exchange: pooled
+ * (when pooled) or new, over mesh mTLS when the peer is a sidecar (the
+ * endpoint ep says so, or the registry knows addr) and this proxy has
+ * certificates, unless tls_mode (the DestinationRule's) disables it.
+ * NULL with errno set on failure.
+ */
+struct upstream *upstream_get(struct worker *w,
+    const struct sockaddr_storage *addr, socklen_t len,
+    const struct snap_endpoint *ep, int tls_mode, int pooled);
+struct upstream *upstream_take(struct worker *w,
+    const struct sockaddr_storage *addr, socklen_t len, int tls);
 /* A new connection to addr (connecting); NULL with errno on failure. */
 struct upstream *upstream_connect(
     struct worker *w, const struct sockaddr_storage *addr, socklen_t len);
@@ -436,6 +458,7 @@ void admin_stop(struct proxy *px);
 /* Formats addr as "ip:port" ("[ip]:port" for IPv6). */
 void netaddr_str(const struct sockaddr_storage *addr, char *buf, size_t len);
 /* True when both hold the same address and port. */
+int netaddr_port(const struct sockaddr_storage *addr);
 int netaddr_eq(
     const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 

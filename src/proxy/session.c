@@ -2,16 +2,33 @@
 
 #include <sys/socket.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "proxy.h"
+#include "snapshot.h"
+#include "tls_hello.h"
 
 static void session_client_read_cb(struct conn *, void *);
 static void session_client_write_cb(struct conn *, void *);
 static void session_client_error_cb(struct conn *, void *);
 static void session_timer_cb(evutil_socket_t, short, void *);
+static void session_refuse_mtls(struct session *, const char *);
+static int session_inbound_tls(struct session *);
+
+/*
+ * Whether the PeerAuthentication in force for this inbound connection
+ * is STRICT (mesh mTLS only).
+ */
+static int
+session_peer_auth_strict(struct session *s)
+{
+	return snapshot_peer_auth_strict(
+	    s->w->hold != NULL ? s->w->hold->snap : NULL,
+	    netaddr_port(&s->target));
+}
 
 /*
  * Where an accepted connection goes: the original destination for the
@@ -170,6 +187,21 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	case SESSION_T_DETECT:
 		/* The client says nothing: a server-first protocol. */
+		if (s->direction == METRICS_INBOUND && !s->tls_checked &&
+		    s->client.tls == NULL && session_peer_auth_strict(s)) {
+			session_refuse_mtls(s,
+			    "plaintext, and "
+			    "PeerAuthentication is STRICT");
+			return;
+		}
+		if (s->client.tls != NULL &&
+		    conn_tls_peer(&s->client) == NULL) {
+			/* Still in the TLS handshake after the detect time. */
+			session_close(s);
+			return;
+		}
+		if (s->client.tls != NULL && !s->tls_checked)
+			session_inbound_tls(s);
 		tcp_relay_start(s);
 		return;
 	case SESSION_T_CONNECT:
@@ -198,6 +230,87 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Refuses a connection that PeerAuthentication does not allow. */
+static void
+session_refuse_mtls(struct session *s, const char *why)
+{
+	struct worker *w = s->w;
+	char p[64];
+
+	metrics_deny(w->metrics, METRICS_DENY_MTLS);
+	if (w->last_mtls_log != worker_now(w)) {
+		w->last_mtls_log = worker_now(w);
+		netaddr_str(&s->peer, p, sizeof(p));
+		log_info("inbound connection from %s refused: %s", p, why);
+	}
+	session_close(s);
+}
+
+/*
+ * The inbound side's first look: mesh mTLS from a peer sidecar is
+ * terminated here (the TLS starts on the bytes read so far); an
+ * application's own TLS, and plaintext, are what the PeerAuthentication
+ * mode allows. Returns 1 when the session goes on with detection, 0
+ * when it must wait or was handed on or closed.
+ */
+static int
+session_inbound_tls(struct session *s)
+{
+	struct conn *c = &s->client;
+	struct tls_certs *certs;
+	enum tls_hello h;
+	unsigned char *p;
+	size_t len;
+	int strict;
+
+	if (c->tls != NULL) {
+		/* Decrypted bytes: the handshake is done. */
+		if (!s->tls_checked) {
+			s->tls_checked = 1;
+			s->tcpkey.mtls = 1;
+			snprintf(s->tcpkey.peer, sizeof(s->tcpkey.peer), "%s",
+			    conn_tls_peer(c) != NULL ? conn_tls_peer(c) : "");
+		}
+		return 1;
+	}
+	len = evbuffer_get_length(c->in);
+	p = evbuffer_pullup(c->in, len < 16384 + 5 ? (ev_ssize_t)len : 16389);
+	h = p != NULL ? tls_hello_classify(p, len < 16389 ? len : 16389)
+		      : TLS_HELLO_NOT_TLS;
+	if (h == TLS_HELLO_MORE && !c->eof)
+		return 0;
+	strict = session_peer_auth_strict(s);
+	if (h == TLS_HELLO_MESH) {
+		if ((certs = proxy_certs(s->w->px)) == NULL) {
+			session_refuse_mtls(s,
+			    "mesh mTLS, but this proxy has "
+			    "no certificate");
+			return 0;
+		}
+		if (conn_tls_start(c, certs, 1, NULL) == -1) {
+			tls_certs_unref(certs);
+			session_close(s);
+			return 0;
+		}
+		tls_certs_unref(certs);
+		return 0; /* back here with plaintext once the handshake ends */
+	}
+	s->tls_checked = 1;
+	if (strict) {
+		session_refuse_mtls(s,
+		    h == TLS_HELLO_NOT_TLS
+			? "plaintext, and PeerAuthentication is STRICT"
+			: "not mesh mTLS, and PeerAuthentication is STRICT");
+		return 0;
+	}
+	if (h != TLS_HELLO_NOT_TLS) {
+		/* The application's own TLS: passed through untouched. */
+		tcp_relay_start(s);
+		return 0;
+	}
+	return 1;
+}
+
 /* Decides the protocol from the first bytes of the client. */
 static void
 session_detect(struct session *s)
@@ -206,6 +319,9 @@ session_detect(struct session *s)
 	ev_ssize_t r;
 	size_t n, i;
 
+	if (s->direction == METRICS_INBOUND && !s->tls_checked &&
+	    evbuffer_get_length(s->client.in) > 0 && !session_inbound_tls(s))
+		return;
 	r = evbuffer_copyout(s->client.in, buf, sizeof(buf));
 	n = r > 0 ? (size_t)r : 0;
 	if (n == 0) {

@@ -354,6 +354,46 @@ snap_hostidx_free(struct snap_hostidx *idx)
 	snap_htab_free(&idx->suffix);
 }
 
+int
+snapshot_peer_auth_strict(const struct snapshot *s, int port)
+{
+	size_t i;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < s->nmtls_ports; i++) {
+		if (s->mtls_ports[i].port == port &&
+		    s->mtls_ports[i].mode != SNAP_MTLS_UNSET)
+			return s->mtls_ports[i].mode == SNAP_MTLS_STRICT;
+	}
+	return s->mtls_mode == SNAP_MTLS_STRICT;
+}
+
+const struct snap_peer *
+snapshot_peer(const struct snapshot *s, const struct sockaddr_storage *addr)
+{
+	static const uint8_t v4mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	uint8_t key[SNAP_ADDRKEY_LEN];
+	const uint8_t *ip;
+
+	if (s == NULL)
+		return NULL;
+	if (addr->ss_family == AF_INET)
+		snap_addrkey(key, AF_INET,
+		    &((const struct sockaddr_in *)addr)->sin_addr, 0);
+	else if (addr->ss_family == AF_INET6) {
+		ip = (const uint8_t *)&((const struct sockaddr_in6 *)addr)
+			 ->sin6_addr;
+		if (memcmp(ip, v4mapped, sizeof(v4mapped)) == 0)
+			snap_addrkey(key, AF_INET, ip + 12, 0);
+		else
+			snap_addrkey(key, AF_INET6, ip, 0);
+	} else
+		return NULL;
+	return snap_htab_get(&s->peers, (const char *)key, sizeof(key));
+}
+
 size_t
 snap_addrkey(uint8_t *key, int family, const void *addr, int port)
 {
@@ -567,6 +607,7 @@ snapshot_free(struct snapshot *s)
 	snap_hostidx_free(&s->vhost_idx);
 	snap_hostidx_free(&s->service_idx);
 	snap_htab_free(&s->addrs);
+	snap_htab_free(&s->peers);
 	for (c = s->mem; c != NULL; c = next) {
 		next = c->next;
 		free(c);

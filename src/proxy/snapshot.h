@@ -315,6 +315,36 @@ struct snap_service {
 
 struct snapshot;
 
+/* PeerAuthentication modes, as Istio's. */
+enum snap_mtls_mode {
+	SNAP_MTLS_UNSET = 0, /* inherit; PERMISSIVE at the top */
+	SNAP_MTLS_DISABLE,
+	SNAP_MTLS_PERMISSIVE,
+	SNAP_MTLS_STRICT,
+};
+
+/*
+ * Whether mesh mTLS is required on this workload's inbound port (the
+ * PeerAuthentication in force: port level, workload, namespace, mesh).
+ * A NULL snapshot is an empty policy: permissive.
+ */
+int snapshot_peer_auth_strict(const struct snapshot *s, int port);
+
+/* A workload that a weft sidecar fronts, known by its address. */
+struct snap_peer {
+	const char *namespace;
+	const char *service_account;
+};
+
+/*
+ * The sidecar workload at addr's IP (any port; IPv4-mapped IPv6 taken
+ * as IPv4): a workload registered by weft-sync, or declared with the
+ * label security.istio.io/tlsMode: istio. NULL when there is none: the
+ * peer takes plaintext.
+ */
+const struct snap_peer *snapshot_peer(
+    const struct snapshot *s, const struct sockaddr_storage *addr);
+
 /*
  * Looks a request up: the virtual host for authority (its host part,
  * without port or IPv6 brackets; see the host rules above), or failing

@@ -484,6 +484,31 @@ sb_label_key(char **out, const char *ns, const char *key, const char *value)
 	return (size_t)n;
 }
 
+/*
+ * Indexes a workload with a sidecar by its address, for the outbound
+ * side to know whom it talks to (mTLS and the identity to expect).
+ */
+static void
+sb_peer_add(struct sb_ctx *c, const struct sb_wl *w)
+{
+	struct snapshot *s = c->p.s;
+	struct snap_peer *p;
+	uint8_t key[SNAP_ADDRKEY_LEN];
+	const char *mode;
+
+	if (w->family == 0)
+		return;
+	mode = sb_label(w, "security.istio.io/tlsMode");
+	if (strcmp(w->row->source, "registered") != 0 &&
+	    (mode == NULL || strcmp(mode, "istio") != 0))
+		return;
+	p = snap_alloc(s, sizeof(*p));
+	p->namespace = snap_strdup(s, w->row->namespace);
+	p->service_account = snap_strdup(s, w->row->service_account);
+	snap_addrkey(key, w->family, w->ip, 0);
+	snap_htab_put(s, &s->peers, (char *)key, sizeof(key), p, 0);
+}
+
 static int
 sb_workloads(struct sb_ctx *c)
 {
@@ -524,6 +549,7 @@ sb_workloads(struct sb_ctx *c)
 			w->family = AF_INET6;
 			memcpy(w->ip, &a6, 16);
 		}
+		sb_peer_add(c, w);
 		if (w->row->service_id != 0) {
 			struct sb_svc *sv = sb_find_svc(c, w->row->service_id);
 
@@ -656,9 +682,11 @@ sb_endpoint(struct sb_ctx *c, size_t wi, int port)
 	    : 1;
 	ep->healthy = w->row->healthy != 0;
 	ep->service_account = snap_strdup(s, w->row->service_account);
+	ep->sidecar = strcmp(w->row->source, "registered") == 0 ||
+	    ((version = sb_label(w, "security.istio.io/tlsMode")) != NULL &&
+		strcmp(version, "istio") == 0);
 	version = sb_label(w, "version");
 	ep->version = snap_strdup(s, version != NULL ? version : "unknown");
-	ep->sidecar = strcmp(w->row->source, "registered") == 0;
 	if (s->nendpoints == c->capeps) {
 		SNAP_PUSH(s->endpoints, s->nendpoints, c->capeps);
 		c->ep_wl =
@@ -1413,6 +1441,7 @@ sb_snapshot_new(int64_t version)
 	s->refs = 1;
 	s->version = version;
 	snap_htab_init(&s->addrs, 0);
+	snap_htab_init(&s->peers, 0);
 	snap_htab_init(&s->vhost_idx.exact, 1);
 	snap_htab_init(&s->vhost_idx.suffix, 1);
 	snap_htab_init(&s->service_idx.exact, 1);

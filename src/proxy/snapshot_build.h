@@ -214,7 +214,15 @@ struct snapshot {
 
 	struct snap_hostidx vhost_idx;   /* host -> struct snap_vhost */
 	struct snap_hostidx service_idx; /* host -> struct snap_service */
-	struct snap_htab addrs;  /* ip:port key -> struct snap_service */
+	struct snap_htab addrs; /* ip:port key -> struct snap_service */
+	struct snap_htab peers; /* ip key (port 0) -> struct snap_peer */
+	/* PeerAuthentication of this workload: a mode, and per port. */
+	enum snap_mtls_mode mtls_mode;
+	struct snap_port_mtls {
+		int port;
+		enum snap_mtls_mode mode;
+	} * mtls_ports;
+	size_t nmtls_ports;
 	struct snap_cidr *cidrs; /* longest prefix first */
 	size_t ncidrs;
 };

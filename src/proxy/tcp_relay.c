@@ -141,9 +141,10 @@ tcp_relay_start(struct session *s)
 {
 	s->mode = SESSION_TCP;
 	s->tcpkey.http = 0;
-	s->counted = 1;
-	metrics_tcp_open(s->w->metrics, &s->tcpkey);
-	s->up = upstream_connect(s->w, &s->target, s->target_len);
+	/* Outbound to a sidecar: mesh mTLS; inbound: the app, plaintext. */
+	s->up = s->direction == METRICS_OUTBOUND
+	    ? upstream_get(s->w, &s->target, s->target_len, NULL, 0, 0)
+	    : upstream_connect(s->w, &s->target, s->target_len);
 	if (s->up == NULL) {
 		char dst[64];
 
@@ -152,6 +153,10 @@ tcp_relay_start(struct session *s)
 		session_close(s);
 		return;
 	}
+	if (s->direction == METRICS_OUTBOUND)
+		s->tcpkey.mtls = (uint8_t)s->up->tls;
+	s->counted = 1;
+	metrics_tcp_open(s->w->metrics, &s->tcpkey);
 	s->up->s = s;
 	relay_install(s);
 	session_timer(s, SESSION_T_CONNECT, s->w->px->conf.connect_timeout_ms);

@@ -4,11 +4,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "proxy.h"
+#include "snapshot.h"
 
 #define POOL_REAP_SECONDS 2
 
@@ -60,8 +62,8 @@ upstream_free(struct upstream *up)
 }
 
 struct upstream *
-upstream_take(
-    struct worker *w, const struct sockaddr_storage *addr, socklen_t len)
+upstream_take(struct worker *w, const struct sockaddr_storage *addr,
+    socklen_t len, int tls)
 {
 	struct upstream_list *b;
 	struct upstream *up;
@@ -71,7 +73,8 @@ upstream_take(
 	/* Most recently used first: its peer is least likely to close it. */
 	TAILQ_FOREACH_REVERSE(up, b, upstream_list, entry)
 	{
-		if (up->hash == h && netaddr_eq(&up->addr, addr)) {
+		if (up->hash == h && up->tls == tls &&
+		    netaddr_eq(&up->addr, addr)) {
 			pool_remove(up);
 			return up;
 		}
@@ -116,6 +119,66 @@ upstream_connect(
 	up->hash = upstream_hash(addr);
 	conn_wait_connect(&up->c);
 	conn_read_enable(&up->c);
+	return up;
+}
+
+/*
+ * Whether to speak mesh mTLS to addr, and the SPIFFE ID the peer must
+ * then have (into buf; "" when any identity of the mesh will do).
+ */
+static int
+upstream_mtls(struct worker *w, const struct sockaddr_storage *addr,
+    const struct snap_endpoint *ep, int tls_mode, const struct tls_certs *certs,
+    char *buf, size_t len)
+{
+	const struct snap_peer *peer = NULL;
+	const char *ns = NULL, *sa = NULL;
+
+	buf[0] = '\0';
+	if (certs == NULL || tls_mode == SNAP_TLS_DISABLE)
+		return 0;
+	if (ep != NULL && ep->sidecar) {
+		ns = ep->namespace;
+		sa = ep->service_account;
+	} else if (ep == NULL && w->hold != NULL &&
+	    (peer = snapshot_peer(w->hold->snap, addr)) != NULL) {
+		ns = peer->namespace;
+		sa = peer->service_account;
+	} else if (tls_mode != SNAP_TLS_ISTIO_MUTUAL)
+		return 0;
+	if (ns != NULL)
+		snprintf(buf, len, "spiffe://%s/ns/%s/sa/%s",
+		    certs->trust_domain, ns, sa);
+	return 1;
+}
+
+struct upstream *
+upstream_get(struct worker *w, const struct sockaddr_storage *addr,
+    socklen_t len, const struct snap_endpoint *ep, int tls_mode, int pooled)
+{
+	struct tls_certs *certs;
+	struct upstream *up;
+	char expect[320];
+	int mtls;
+
+	certs = proxy_certs(w->px);
+	mtls =
+	    upstream_mtls(w, addr, ep, tls_mode, certs, expect, sizeof(expect));
+	if (pooled && (up = upstream_take(w, addr, len, mtls)) != NULL) {
+		tls_certs_unref(certs);
+		return up;
+	}
+	up = upstream_connect(w, addr, len);
+	if (up != NULL && mtls) {
+		if (conn_tls_start(&up->c, certs, 0,
+			expect[0] != '\0' ? expect : NULL) == -1) {
+			upstream_free(up);
+			up = NULL;
+			errno = ENOMEM;
+		} else
+			up->tls = 1;
+	}
+	tls_certs_unref(certs);
 	return up;
 }
 

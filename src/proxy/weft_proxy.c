@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -115,10 +116,81 @@ proxy_reload(void)
 	px.globals.last_reload = (double)time(NULL);
 }
 
+struct tls_certs *
+proxy_certs(struct proxy *p)
+{
+	struct tls_certs *c;
+
+	pthread_mutex_lock(&p->snap_mtx);
+	if ((c = p->certs) != NULL)
+		tls_certs_ref(c);
+	pthread_mutex_unlock(&p->snap_mtx);
+	return c;
+}
+
+static void
+proxy_certs_set(struct tls_certs *c)
+{
+	struct tls_certs *old;
+
+	pthread_mutex_lock(&px.snap_mtx);
+	old = px.certs;
+	px.certs = c;
+	pthread_mutex_unlock(&px.snap_mtx);
+	tls_certs_unref(old);
+	snprintf(px.principal, sizeof(px.principal), "%s",
+	    c != NULL ? c->spiffe : "unknown");
+	px.globals.cert_expiry = c != NULL ? (double)c->not_after : 0;
+}
+
+/*
+ * New certificate files are used for new connections; connections open
+ * keep theirs. Files that do not make a usable set (a rotation half
+ * done, a key that does not match) leave the current set in force, and
+ * are tried again on the next poll.
+ */
+static void
+proxy_certs_reload(void)
+{
+	struct tls_certs *c;
+	char *cause = NULL;
+	int i, any = 0;
+
+	if (!tls_watch_changed(&px.certs_watch))
+		return;
+	for (i = 0; i < 3; i++)
+		any |= px.certs_watch.files[i].present;
+	if (!any) {
+		if (px.certs != NULL)
+			log_warnx("%s: the certificates are gone: mesh mTLS "
+				  "is off for new connections",
+			    px.conf.certs_dir);
+		proxy_certs_set(NULL);
+		return;
+	}
+	if ((c = tls_certs_load(px.conf.certs_dir, &cause)) == NULL) {
+		if (!px.certs_watch.failed_logged)
+			log_warnx("%s: %s%s", px.conf.certs_dir, cause,
+			    px.certs != NULL ? "; keeping the certificate in "
+					       "force"
+					     : "");
+		free(cause);
+		px.certs_watch.failed_logged = 1;
+		/* Look again next time, whatever the files do. */
+		memset(px.certs_watch.files, 0, sizeof(px.certs_watch.files));
+		return;
+	}
+	px.certs_watch.failed_logged = 0;
+	log_info("certificate of %s loaded (expires %lld)", c->spiffe,
+	    (long long)c->not_after);
+	proxy_certs_set(c);
+}
+
 static void
 proxy_db_cb(evutil_socket_t fd, short what, void *arg)
 {
 	proxy_reload();
+	proxy_certs_reload();
 }
 
 static void
@@ -189,7 +261,9 @@ main(int argc, char **argv)
 		fatalx("cannot create the event base");
 	px.id.workload = px.conf.workload;
 	px.id.namespace = px.conf.namespace;
-	px.id.principal = "unknown";
+	snprintf(px.principal, sizeof(px.principal), "unknown");
+	px.id.principal = px.principal;
+	px.certs_watch.dir = px.conf.certs_dir;
 	px.id.version = px.conf.version_label;
 	px.globals.start_time = (double)time(NULL);
 
@@ -209,6 +283,7 @@ main(int argc, char **argv)
 	pthread_mutex_init(&px.snap_mtx, NULL);
 	px.db = policy_db_new(px.conf.db_path);
 	proxy_reload();
+	proxy_certs_reload();
 	px.db_timer = event_new(px.base, -1, EV_PERSIST, proxy_db_cb, NULL);
 	if (px.db_timer == NULL || event_add(px.db_timer, &poll) == -1)
 		fatalx("cannot start the policy watcher");
@@ -244,6 +319,7 @@ main(int argc, char **argv)
 	admin_stop(&px);
 	if (px.snap != NULL)
 		snapshot_unref(px.snap);
+	tls_certs_unref(px.certs);
 	policy_db_free(px.db);
 	event_free(sig_term);
 	event_free(sig_int);

@@ -30,8 +30,8 @@
 /* The Istio labels of a series this proxy reports as the client... */
 #define OUT_LABELS(svc, proto)                                                 \
 	"reporter=\"source\",direction=\"outbound\",source_workload=\"web\","  \
-	"source_workload_namespace=\"shop\",source_principal=\"" PRINCIPAL     \
-	"\",destination_service=\"" svc "\",destination_workload=\"unknown\"," \
+	"source_workload_namespace=\"shop\",source_principal=\"unknown\","     \
+	"destination_service=\"" svc "\",destination_workload=\"unknown\","    \
 	"destination_workload_namespace=\"unknown\","                          \
 	"destination_version=\"unknown\",request_protocol=\"" proto "\","      \
 	"connection_security_policy=\"none\""
@@ -715,6 +715,41 @@ test_series_cap(void **state)
 	    (METRICS_MAX_SERIES + 3) * (METRICS_DUR_BUCKETS + 3));
 }
 
+/* mTLS: the peer's principal inbound, ours outbound, and the policy. */
+static void
+test_mtls_labels(void **state)
+{
+	struct metrics_tcp_key in = tcp_key(METRICS_INBOUND, 0, "db.shop");
+	struct metrics_req_key out = req_key(METRICS_OUTBOUND, METRICS_M_GET,
+	    METRICS_RF_NONE, 200, CART, "default");
+	const char *s;
+
+	in.mtls = 1;
+	snprintf(in.peer, sizeof(in.peer), "spiffe://cluster.local/ns/a/sa/b");
+	out.mtls = 1;
+	metrics_tcp_open(shards[0], &in);
+	metrics_request(shards[0], &out, 1000000, 10, 20);
+	s = render();
+	ASSERT_LINE(s,
+	    "weft_tcp_connections_opened_total{reporter=\"destination\","
+	    "direction=\"inbound\",source_workload=\"unknown\","
+	    "source_workload_namespace=\"unknown\",source_principal="
+	    "\"spiffe://cluster.local/ns/a/sa/b\",destination_service="
+	    "\"db.shop\",destination_workload=\"web\","
+	    "destination_workload_namespace=\"shop\",destination_version="
+	    "\"v1\",request_protocol=\"tcp\",connection_security_policy="
+	    "\"mutual_tls\"} 1");
+	ASSERT_LINE(s,
+	    "weft_requests_total{reporter=\"source\",direction=\"outbound\","
+	    "source_workload=\"web\",source_workload_namespace=\"shop\","
+	    "source_principal=\"" PRINCIPAL "\",destination_service=\"" CART
+	    "\",destination_workload=\"unknown\","
+	    "destination_workload_namespace=\"unknown\","
+	    "destination_version=\"unknown\",request_protocol=\"http\","
+	    "connection_security_policy=\"mutual_tls\",response_code=\"200\","
+	    "response_flags=\"-\",method=\"GET\",route=\"default\"} 1");
+}
+
 static void
 test_tcp_series_cap(void **state)
 {
@@ -829,6 +864,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_merge_shards, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(test_tcp, shards_new, shards_free),
+	    cmocka_unit_test_setup_teardown(
+		test_mtls_labels, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
 		test_denied, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
