@@ -128,6 +128,15 @@ b=$(backends 30)
 check "the registered workloads are the service's endpoints: $b" \
     sh -c "echo '$b' | grep -q reviews-v1= && echo '$b' | grep -q reviews-v2= && echo '$b' | grep -q reviews-v3="
 
+# The certificates weft-sync got from the server's CA secure the calls.
+mtls_in() {
+	metric "${POD_OF[$1]}" weft_requests_total reporter=destination \
+	    connection_security_policy=mutual_tls \
+	    source_principal=spiffe://cluster.local/ns/e2e/sa/cli-sa
+}
+n=$(($(mtls_in reviews-v1) + $(mtls_in reviews-v2) + $(mtls_in reviews-v3)))
+expect_eq "every call was mTLS from the client's SPIFFE identity" 30 "$n"
+
 # Routing changes applied through the server, and how fast they are
 # in force at every proxy (its weft_config_version).
 route_to() {
