@@ -263,3 +263,122 @@ SELECT spiffe_id, namespace, workload, fingerprint,
 	datetime(not_after, 'unixepoch') AS not_after, issued_at,
 	not_after < CAST(strftime('%s', 'now') AS INTEGER) AS expired
 FROM server_certificates ORDER BY not_after;
+
+-- Schema version 3: the security policy (PeerAuthentication,
+-- RequestAuthentication and AuthorizationPolicy of security.istio.io),
+-- weft.io RateLimit, and the annotations of every resource.
+
+-- metadata.annotations as applied (a JSON object), NULL when none. Only
+-- istio.io/dry-run of an AuthorizationPolicy means anything to weft; it
+-- is also in authorization_policies.dry_run.
+ALTER TABLE resources ADD COLUMN annotations TEXT
+	CHECK (annotations IS NULL OR json_valid(annotations));
+
+-- In the tables below, selector is the policy's selector.matchLabels;
+-- NULL means every workload of its namespace.
+
+-- PeerAuthentication: the mTLS that the selected workloads accept
+-- inbound. UNSET inherits (from a namespace-wide policy, then the
+-- default, PERMISSIVE).
+CREATE TABLE peer_authentications (
+	id INTEGER PRIMARY KEY,
+	namespace TEXT NOT NULL,
+	name TEXT NOT NULL,
+	selector TEXT CHECK (selector IS NULL OR json_valid(selector)),
+	mode TEXT NOT NULL DEFAULT 'UNSET'
+		CHECK (mode IN ('UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT')),
+	-- portLevelMtls: {"8080": "DISABLE"}, port number -> mode
+	port_modes TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(port_modes)),
+	UNIQUE (namespace, name)
+);
+
+-- RequestAuthentication: the JWTs that the selected workloads accept,
+-- spec.jwtRules as applied.
+CREATE TABLE request_authentications (
+	id INTEGER PRIMARY KEY,
+	namespace TEXT NOT NULL,
+	name TEXT NOT NULL,
+	selector TEXT CHECK (selector IS NULL OR json_valid(selector)),
+	jwt_rules TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(jwt_rules)),
+	UNIQUE (namespace, name)
+);
+
+-- AuthorizationPolicy: spec.rules as applied (from, to, when, in the
+-- Istio field names); an empty list matches nothing. A dry-run policy
+-- (annotation istio.io/dry-run) reports what it would do and enforces
+-- nothing.
+CREATE TABLE authorization_policies (
+	id INTEGER PRIMARY KEY,
+	namespace TEXT NOT NULL,
+	name TEXT NOT NULL,
+	selector TEXT CHECK (selector IS NULL OR json_valid(selector)),
+	action TEXT NOT NULL DEFAULT 'ALLOW'
+		CHECK (action IN ('ALLOW', 'DENY', 'AUDIT')),
+	rules TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(rules)),
+	dry_run INTEGER NOT NULL DEFAULT 0 CHECK (dry_run IN (0, 1)),
+	UNIQUE (namespace, name)
+);
+
+-- weft.io RateLimit: spec.limits with every default filled in, each
+-- {"requestsPerSecond", "burst", "match"?, "per"?, "header"?}.
+CREATE TABLE rate_limits (
+	id INTEGER PRIMARY KEY,
+	namespace TEXT NOT NULL,
+	name TEXT NOT NULL,
+	selector TEXT CHECK (selector IS NULL OR json_valid(selector)),
+	limits TEXT NOT NULL CHECK (json_valid(limits)),
+	UNIQUE (namespace, name)
+);
+
+-- Audit: who may call what. One row per policy, rule, source (an item
+-- of the rule's from) and operation (an item of its to); the lists are
+-- JSON text as applied. A NULL source or operation column means the
+-- rule does not look at it; a policy without rules has one row whose
+-- rule is NULL (an ALLOW policy that allows nothing).
+CREATE VIEW authorization_rules AS
+SELECT p.namespace AS namespace, p.name AS policy, p.action AS action,
+	p.dry_run AS dry_run, p.selector AS selector, r.key AS rule,
+	f.key AS source,
+	json_extract(f.value, '$.source.principals') AS principals,
+	json_extract(f.value, '$.source.notPrincipals') AS not_principals,
+	json_extract(f.value, '$.source.requestPrincipals') AS request_principals,
+	json_extract(f.value, '$.source.notRequestPrincipals') AS not_request_principals,
+	json_extract(f.value, '$.source.namespaces') AS namespaces,
+	json_extract(f.value, '$.source.notNamespaces') AS not_namespaces,
+	json_extract(f.value, '$.source.ipBlocks') AS ip_blocks,
+	json_extract(f.value, '$.source.notIpBlocks') AS not_ip_blocks,
+	json_extract(f.value, '$.source.remoteIpBlocks') AS remote_ip_blocks,
+	json_extract(f.value, '$.source.notRemoteIpBlocks') AS not_remote_ip_blocks,
+	json_extract(f.value, '$.source.serviceAccounts') AS service_accounts,
+	json_extract(f.value, '$.source.notServiceAccounts') AS not_service_accounts,
+	json_extract(f.value, '$.source.trustDomains') AS trust_domains,
+	json_extract(f.value, '$.source.notTrustDomains') AS not_trust_domains,
+	t.key AS operation,
+	json_extract(t.value, '$.operation.methods') AS methods,
+	json_extract(t.value, '$.operation.notMethods') AS not_methods,
+	json_extract(t.value, '$.operation.paths') AS paths,
+	json_extract(t.value, '$.operation.notPaths') AS not_paths,
+	json_extract(t.value, '$.operation.ports') AS ports,
+	json_extract(t.value, '$.operation.notPorts') AS not_ports,
+	json_extract(t.value, '$.operation.hosts') AS hosts,
+	json_extract(t.value, '$.operation.notHosts') AS not_hosts,
+	json_extract(r.value, '$.when') AS conditions
+FROM authorization_policies p
+LEFT JOIN json_each(p.rules) r
+LEFT JOIN json_each(r.value, '$.from') f
+LEFT JOIN json_each(r.value, '$.to') t
+ORDER BY p.namespace, p.name, r.key, f.key, t.key;
+
+-- Audit: the PeerAuthentications that apply to each workload, the one
+-- in force first: a workload's own (selector), then its namespace's.
+CREATE VIEW workload_peer_authentications AS
+SELECT w.namespace AS namespace, w.name AS workload, w.address AS address,
+	p.name AS peer_authentication,
+	CASE WHEN p.selector IS NULL THEN 'namespace' ELSE 'workload' END
+		AS scope,
+	p.mode AS mode, p.port_modes AS port_modes
+FROM workloads w JOIN peer_authentications p
+	ON p.namespace = w.namespace
+	AND (p.selector IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(p.selector) sel
+		WHERE json_extract(w.labels, '$."' || sel.key || '"') IS NOT sel.value))
+ORDER BY w.namespace, w.name, p.selector IS NULL, p.name;

@@ -18,6 +18,12 @@
 
 #define CTL_DEFAULT_DB "/var/lib/weft/policy.db"
 
+/* The kinds, as usage errors name them. */
+#define CTL_KINDS                                                              \
+	"virtualservice, destinationrule, serviceentry, workloadentry, "       \
+	"peerauthentication, requestauthentication, authorizationpolicy, "     \
+	"ratelimit"
+
 struct store_db;
 
 /* The global options: where the policy lives. */

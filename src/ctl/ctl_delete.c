@@ -164,9 +164,8 @@ ctl_delete(struct ctl *ctl, int argc, char **argv)
 					"required");
 		if (strcmp(argv[optind], "all") == 0 ||
 		    config_kind_parse(argv[optind], &kind) == -1)
-			ctl_usage_error("delete: unknown kind \"%s\" "
-					"(virtualservice, destinationrule, "
-					"serviceentry or workloadentry)",
+			ctl_usage_error(
+			    "delete: unknown kind \"%s\" (" CTL_KINDS ")",
 			    argv[optind]);
 		if (optind + 1 >= argc)
 			ctl_usage_error("delete: NAME is required");

@@ -25,7 +25,7 @@ enum ctl_get_output {
 	CTL_GET_NAME,
 };
 
-#define CTL_GET_COLS 5
+#define CTL_GET_COLS 6
 
 struct ctl_get_table {
 	char *(*cells)[CTL_GET_COLS];
@@ -135,7 +135,79 @@ static const char *const ctl_get_headers[CONFIG_NKINDS][CTL_GET_COLS] = {
     [CONFIG_WORKLOAD_ENTRY] = {"NAMESPACE", "NAME", "ADDRESS", "LABELS"},
     [CONFIG_DESTINATION_RULE] = {"NAMESPACE", "NAME", "HOST", "SUBSETS"},
     [CONFIG_VIRTUAL_SERVICE] = {"NAMESPACE", "NAME", "GATEWAYS", "HOSTS"},
+    [CONFIG_PEER_AUTHENTICATION] = {"NAMESPACE", "NAME", "MODE", "PORTS",
+	"SELECTOR"},
+    [CONFIG_REQUEST_AUTHENTICATION] = {"NAMESPACE", "NAME", "ISSUERS",
+	"SELECTOR"},
+    [CONFIG_AUTHORIZATION_POLICY] = {"NAMESPACE", "NAME", "ACTION", "RULES",
+	"DRY-RUN", "SELECTOR"},
+    [CONFIG_RATE_LIMIT] = {"NAMESPACE", "NAME", "LIMITS", "SELECTOR"},
 };
+
+/* The items' field key of list v, as a list. */
+static json_t *
+ctl_get_pluck(const json_t *v, const char *key)
+{
+	json_t *out = json_array(), *item;
+	size_t i;
+
+	for (i = 0; i < json_array_size(v); i++) {
+		item = json_object_get(json_array_get(v, i), key);
+		if (item != NULL)
+			json_array_append(out, item);
+	}
+	return out;
+}
+
+/* Whom a security policy applies to: its matchLabels, or "-". */
+static char *
+ctl_get_selector(const json_t *spec)
+{
+	return ctl_get_join(
+	    json_object_get(json_object_get(spec, "selector"), "matchLabels"),
+	    "-");
+}
+
+/* PeerAuthentication: "8080=DISABLE,..." */
+static char *
+ctl_get_port_modes(const json_t *spec)
+{
+	json_t *ports = json_object_get(spec, "portLevelMtls"), *modes, *v;
+	const char *key, *mode;
+	char *s;
+
+	modes = json_object();
+	json_object_foreach(ports, key, v)
+	{
+		mode = json_string_value(json_object_get(v, "mode"));
+		json_object_set_new(
+		    modes, key, json_string(mode != NULL ? mode : "UNSET"));
+	}
+	s = ctl_get_join(modes, "-");
+	json_decref(modes);
+	return s;
+}
+
+/* RateLimit: "10/s,2.5/s" */
+static char *
+ctl_get_rates(const json_t *spec)
+{
+	json_t *limits = json_object_get(spec, "limits"), *rates;
+	char buf[64];
+	size_t i;
+	char *s;
+
+	rates = json_array();
+	for (i = 0; i < json_array_size(limits); i++) {
+		snprintf(buf, sizeof(buf), "%g/s",
+		    json_number_value(json_object_get(
+			json_array_get(limits, i), "requestsPerSecond")));
+		json_array_append_new(rates, json_string(buf));
+	}
+	s = ctl_get_join(rates, "-");
+	json_decref(rates);
+	return s;
+}
 
 /* The columns of a row after NAMESPACE and NAME. */
 static void
@@ -143,6 +215,7 @@ ctl_get_cells(const struct store_db_row *r, char **cells)
 {
 	const json_t *spec = r->spec, *subsets;
 	json_t *names;
+	const char *dry;
 	size_t i;
 
 	switch (r->kind) {
@@ -170,6 +243,34 @@ ctl_get_cells(const struct store_db_row *r, char **cells)
 		cells[0] =
 		    ctl_get_join(json_object_get(spec, "gateways"), "mesh");
 		cells[1] = ctl_get_join(json_object_get(spec, "hosts"), "-");
+		break;
+	case CONFIG_PEER_AUTHENTICATION:
+		cells[0] =
+		    ctl_get_str(json_object_get(spec, "mtls"), "mode", "UNSET");
+		cells[1] = ctl_get_port_modes(spec);
+		cells[2] = ctl_get_selector(spec);
+		break;
+	case CONFIG_REQUEST_AUTHENTICATION:
+		names =
+		    ctl_get_pluck(json_object_get(spec, "jwtRules"), "issuer");
+		cells[0] = ctl_get_join(names, "-");
+		json_decref(names);
+		cells[1] = ctl_get_selector(spec);
+		break;
+	case CONFIG_AUTHORIZATION_POLICY:
+		cells[0] = ctl_get_str(spec, "action", "ALLOW");
+		xasprintf(&cells[1], "%zu",
+		    json_array_size(json_object_get(spec, "rules")));
+		dry = json_string_value(
+		    json_object_get(r->annotations, "istio.io/dry-run"));
+		cells[2] = xstrdup(dry != NULL && config_bool_word(dry) == 1
+			? "true"
+			: "false");
+		cells[3] = ctl_get_selector(spec);
+		break;
+	case CONFIG_RATE_LIMIT:
+		cells[0] = ctl_get_rates(spec);
+		cells[1] = ctl_get_selector(spec);
 		break;
 	}
 }
@@ -210,8 +311,8 @@ ctl_get_tables(const struct store_db_rows *rows, int all)
 static json_t *
 ctl_get_json(const struct store_db_row *r)
 {
-	return config_resource_json(
-	    r->kind, r->api_version, r->namespace, r->name, r->spec);
+	return config_resource_json(r->kind, r->api_version, r->namespace,
+	    r->name, r->annotations, r->spec);
 }
 
 static int
@@ -339,9 +440,7 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		ctl_usage_error("get: KIND is required (virtualservice, "
-				"destinationrule, serviceentry, "
-				"workloadentry or all)");
+		ctl_usage_error("get: KIND is required (" CTL_KINDS " or all)");
 	if (strcmp(argv[optind], "all") == 0) {
 		all = 1;
 		mask = STORE_DB_ALL_KINDS;
@@ -349,9 +448,8 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 	} else if (config_kind_parse(argv[optind], &kind) == 0)
 		mask = STORE_DB_KIND(kind);
 	else
-		ctl_usage_error("get: unknown kind \"%s\" (virtualservice, "
-				"destinationrule, serviceentry, workloadentry "
-				"or all)",
+		ctl_usage_error("get: unknown kind \"%s\" (" CTL_KINDS
+				" or all)",
 		    argv[optind]);
 	if (optind + 1 < argc)
 		name = argv[optind + 1];

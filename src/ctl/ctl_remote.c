@@ -156,6 +156,10 @@ ctl_remote_list(struct ctl *ctl, const char *kind, const char *ns,
 		r->name = ctl_remote_str(it, "name");
 		r->api_version = ctl_remote_str(it, "apiVersion");
 		r->spec = json_incref(json_object_get(it, "spec"));
+		/* Only from a server that keeps them. */
+		if (json_object_size(json_object_get(it, "annotations")) > 0)
+			r->annotations =
+			    json_incref(json_object_get(it, "annotations"));
 		r->spec_text = json_dumps(r->spec, JSON_COMPACT);
 		r->applied_by = ctl_remote_str(it, "appliedBy");
 		r->applied_at = ctl_remote_str(it, "appliedAt");

@@ -11,6 +11,13 @@ src_lib_libweft_a_SOURCES += \
 	src/lib/config_workloadentry.c src/lib/config_workloadentry.h \
 	src/lib/config_destinationrule.c src/lib/config_destinationrule.h \
 	src/lib/config_virtualservice.c src/lib/config_virtualservice.h \
+	src/lib/config_peerauthentication.c \
+	src/lib/config_peerauthentication.h \
+	src/lib/config_requestauthentication.c \
+	src/lib/config_requestauthentication.h \
+	src/lib/config_authorizationpolicy.c \
+	src/lib/config_authorizationpolicy.h \
+	src/lib/config_ratelimit.c src/lib/config_ratelimit.h \
 	src/lib/store_db.c src/lib/store_db.h \
 	src/lib/store_apply.c src/lib/store_apply.h \
 	src/lib/replica_db.c src/lib/replica_db.h \

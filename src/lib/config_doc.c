@@ -6,30 +6,51 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config_authorizationpolicy.h"
 #include "config_destinationrule.h"
 #include "config_doc.h"
 #include "config_field.h"
+#include "config_peerauthentication.h"
+#include "config_ratelimit.h"
+#include "config_requestauthentication.h"
 #include "config_serviceentry.h"
 #include "config_virtualservice.h"
 #include "config_workloadentry.h"
 #include "xmalloc.h"
 #include "yaml_doc.h"
 
-#define CONFIG_GROUP "networking.istio.io"
+#define CONFIG_NETWORKING "networking.istio.io"
+#define CONFIG_SECURITY   "security.istio.io"
+#define CONFIG_WEFT       "weft.io"
+
+/* The versions of each group that weft reads (all the same). */
+static const char *const config_networking_versions[] = {
+    "v1", "v1beta1", "v1alpha3", NULL};
+static const char *const config_security_versions[] = {"v1", "v1beta1", NULL};
+static const char *const config_weft_versions[] = {"v1", NULL};
 
 static const struct config_kind_info config_kinds[CONFIG_NKINDS] = {
-    [CONFIG_SERVICE_ENTRY] = {"ServiceEntry", CONFIG_GROUP, "serviceentry",
-	"serviceentries", "se"},
-    [CONFIG_WORKLOAD_ENTRY] = {"WorkloadEntry", CONFIG_GROUP, "workloadentry",
-	"workloadentries", "we"},
-    [CONFIG_DESTINATION_RULE] = {"DestinationRule", CONFIG_GROUP,
-	"destinationrule", "destinationrules", "dr"},
-    [CONFIG_VIRTUAL_SERVICE] = {"VirtualService", CONFIG_GROUP,
-	"virtualservice", "virtualservices", "vs"},
+    [CONFIG_SERVICE_ENTRY] = {"ServiceEntry", CONFIG_NETWORKING, "serviceentry",
+	"serviceentries", "se", config_networking_versions},
+    [CONFIG_WORKLOAD_ENTRY] = {"WorkloadEntry", CONFIG_NETWORKING,
+	"workloadentry", "workloadentries", "we", config_networking_versions},
+    [CONFIG_DESTINATION_RULE] = {"DestinationRule", CONFIG_NETWORKING,
+	"destinationrule", "destinationrules", "dr",
+	config_networking_versions},
+    [CONFIG_VIRTUAL_SERVICE] = {"VirtualService", CONFIG_NETWORKING,
+	"virtualservice", "virtualservices", "vs", config_networking_versions},
+    [CONFIG_PEER_AUTHENTICATION] = {"PeerAuthentication", CONFIG_SECURITY,
+	"peerauthentication", "peerauthentications", "pa",
+	config_security_versions},
+    [CONFIG_REQUEST_AUTHENTICATION] = {"RequestAuthentication", CONFIG_SECURITY,
+	"requestauthentication", "requestauthentications", "ra",
+	config_security_versions},
+    [CONFIG_AUTHORIZATION_POLICY] = {"AuthorizationPolicy", CONFIG_SECURITY,
+	"authorizationpolicy", "authorizationpolicies", "ap",
+	config_security_versions},
+    [CONFIG_RATE_LIMIT] = {"RateLimit", CONFIG_WEFT, "ratelimit", "ratelimits",
+	"rl", config_weft_versions},
 };
-
-/* The versions of networking.istio.io that weft reads (all the same). */
-static const char *const config_versions[] = {"v1", "v1beta1", "v1alpha3"};
 
 const struct config_kind_info *
 config_kind_info(enum config_kind kind)
@@ -192,7 +213,9 @@ config_metadata_namespace(struct config_ctx *ctx, json_t *v)
 	return -1;
 }
 
-#define CONFIG_META_NOTE "weft keeps only metadata.name and metadata.namespace"
+#define CONFIG_META_NOTE                                                       \
+	"weft keeps only metadata.name, metadata.namespace and "               \
+	"metadata.annotations"
 
 static int
 config_metadata(struct config_ctx *ctx, json_t *v)
@@ -201,7 +224,7 @@ config_metadata(struct config_ctx *ctx, json_t *v)
 	    {"name", config_metadata_name, CONFIG_REQUIRED, NULL},
 	    {"namespace", config_metadata_namespace, 0, NULL},
 	    {"labels", NULL, 0, CONFIG_META_NOTE},
-	    {"annotations", NULL, 0, CONFIG_META_NOTE},
+	    {"annotations", config_annotations, 0, NULL},
 	    {"generateName", NULL, 0, CONFIG_META_NOTE},
 	    {"uid", NULL, 0, CONFIG_META_NOTE},
 	    {"resourceVersion", NULL, 0, CONFIG_META_NOTE},
@@ -237,13 +260,15 @@ static const struct config_field config_top_fields[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* apiVersion must be networking.istio.io/ one of config_versions. */
+/* apiVersion must be the kind's group / one of its versions. */
 static int
 config_api_version(struct config_ctx *ctx, json_t *doc, enum config_kind kind)
 {
+	const struct config_kind_info *k = &config_kinds[kind];
 	const char *api, *slash;
 	json_t *v = json_object_get(doc, "apiVersion");
-	size_t mark, i;
+	char use[128];
+	size_t mark, i, n, glen = strlen(k->group);
 
 	if (v == NULL)
 		return -1; /* reported as missing */
@@ -254,20 +279,27 @@ config_api_version(struct config_ctx *ctx, json_t *doc, enum config_kind kind)
 	}
 	api = json_string_value(v);
 	slash = strchr(api, '/');
-	if (slash != NULL && (size_t)(slash - api) == strlen(CONFIG_GROUP) &&
-	    strncmp(api, CONFIG_GROUP, strlen(CONFIG_GROUP)) == 0) {
-		for (i = 0;
-		     i < sizeof(config_versions) / sizeof(config_versions[0]);
-		     i++) {
-			if (strcmp(slash + 1, config_versions[i]) == 0) {
+	if (slash != NULL && (size_t)(slash - api) == glen &&
+	    strncmp(api, k->group, glen) == 0) {
+		for (i = 0; k->versions[i] != NULL; i++) {
+			if (strcmp(slash + 1, k->versions[i]) == 0) {
 				config_leave(ctx, mark);
 				return 0;
 			}
 		}
 	}
-	config_error(ctx,
-	    "\"%s\" is not supported for %s (use %s/v1, v1beta1 or v1alpha3)",
-	    api, config_kinds[kind].kind, CONFIG_GROUP);
+	/* "G/v1", "G/v1 or v1beta1", "G/v1, v1beta1 or v1alpha3" */
+	for (n = 0; k->versions[n] != NULL; n++)
+		;
+	snprintf(use, sizeof(use), "%s/", k->group);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			strncat(use, i + 1 < n ? ", " : " or ",
+			    sizeof(use) - strlen(use) - 1);
+		strncat(use, k->versions[i], sizeof(use) - strlen(use) - 1);
+	}
+	config_error(
+	    ctx, "\"%s\" is not supported for %s (use %s)", api, k->kind, use);
 	config_leave(ctx, mark);
 	return -1;
 }
@@ -284,6 +316,14 @@ config_parse_spec(struct config_ctx *ctx, enum config_kind kind, json_t *spec)
 		return config_dr_parse(ctx, spec);
 	case CONFIG_VIRTUAL_SERVICE:
 		return config_vs_parse(ctx, spec);
+	case CONFIG_PEER_AUTHENTICATION:
+		return config_pa_parse(ctx, spec);
+	case CONFIG_REQUEST_AUTHENTICATION:
+		return config_ra_parse(ctx, spec);
+	case CONFIG_AUTHORIZATION_POLICY:
+		return config_ap_parse(ctx, spec);
+	case CONFIG_RATE_LIMIT:
+		return config_rl_parse(ctx, spec);
 	}
 	return NULL;
 }
@@ -303,6 +343,18 @@ config_free_parsed(enum config_kind kind, void *parsed)
 		break;
 	case CONFIG_VIRTUAL_SERVICE:
 		config_vs_free(parsed);
+		break;
+	case CONFIG_PEER_AUTHENTICATION:
+		config_pa_free(parsed);
+		break;
+	case CONFIG_REQUEST_AUTHENTICATION:
+		config_ra_free(parsed);
+		break;
+	case CONFIG_AUTHORIZATION_POLICY:
+		config_ap_free(parsed);
+		break;
+	case CONFIG_RATE_LIMIT:
+		config_rl_free(parsed);
 		break;
 	}
 }
@@ -328,11 +380,12 @@ config_item(json_t *doc, const char *file, int docno, const char *root,
 	struct config_resource *r;
 	struct config_ctx ctx;
 	enum config_kind kind = CONFIG_SERVICE_ENTRY;
-	json_t *kindv, *meta, *api, *spec;
+	json_t *kindv, *meta, *api, *spec, *annotations = NULL;
 	const char *kindname, *name = NULL, *docns = NULL;
 	char *what;
 	void *parsed = NULL;
 	size_t mark;
+	int dry_run = 0;
 
 	kindv = json_object_get(doc, "kind");
 	kindname = json_string_value(kindv);
@@ -340,6 +393,10 @@ config_item(json_t *doc, const char *file, int docno, const char *root,
 	if (json_is_object(meta)) {
 		name = json_string_value(json_object_get(meta, "name"));
 		docns = json_string_value(json_object_get(meta, "namespace"));
+		annotations = json_object_get(meta, "annotations");
+		if (!json_is_object(annotations) ||
+		    json_object_size(annotations) == 0)
+			annotations = NULL;
 	}
 	xasprintf(&what, "%s/%s", kindname != NULL ? kindname : "?",
 	    name != NULL && *name != '\0' ? name : "?");
@@ -365,6 +422,12 @@ config_item(json_t *doc, const char *file, int docno, const char *root,
 	config_object(&ctx, doc, config_top_fields);
 	if (kindname == NULL || config_api_version(&ctx, doc, kind) == -1)
 		goto out;
+	if (kind == CONFIG_AUTHORIZATION_POLICY && annotations != NULL) {
+		mark = config_enter(&ctx, "metadata");
+		config_enter(&ctx, "annotations");
+		dry_run = config_ap_dry_run(&ctx, annotations);
+		config_leave(&ctx, mark);
+	}
 	if (ns != NULL && docns != NULL && strcmp(ns, docns) != 0) {
 		mark = config_enter(&ctx, "metadata");
 		config_enter(&ctx, "namespace");
@@ -395,6 +458,7 @@ config_item(json_t *doc, const char *file, int docno, const char *root,
 	r->namespace = xstrdup(docns);
 	r->name = xstrdup(name);
 	r->spec = json_incref(spec);
+	r->annotations = json_incref(annotations);
 	r->file = xstrdup(file);
 	r->doc = docno;
 	r->root = xstrdup(root);
@@ -410,6 +474,20 @@ config_item(json_t *doc, const char *file, int docno, const char *root,
 		break;
 	case CONFIG_VIRTUAL_SERVICE:
 		r->u.vs = parsed;
+		break;
+	case CONFIG_PEER_AUTHENTICATION:
+		r->u.pa = parsed;
+		break;
+	case CONFIG_REQUEST_AUTHENTICATION:
+		r->u.ra = parsed;
+		break;
+	case CONFIG_AUTHORIZATION_POLICY:
+		r->u.ap = parsed;
+		if (r->u.ap != NULL)
+			r->u.ap->dry_run = dry_run;
+		break;
+	case CONFIG_RATE_LIMIT:
+		r->u.rl = parsed;
 		break;
 	}
 	config_resources_add(out, r);
@@ -517,6 +595,7 @@ config_resource_free(struct config_resource *r)
 	free(r->namespace);
 	free(r->name);
 	json_decref(r->spec);
+	json_decref(r->annotations);
 	free(r->file);
 	free(r->root);
 	free(r);
@@ -536,15 +615,17 @@ config_resources_clear(struct config_resources *rs)
 
 json_t *
 config_resource_json(enum config_kind kind, const char *api_version,
-    const char *ns, const char *name, json_t *spec)
+    const char *ns, const char *name, json_t *annotations, json_t *spec)
 {
-	json_t *o;
+	json_t *o, *meta;
 
 	o = json_object();
 	json_object_set_new(o, "apiVersion", json_string(api_version));
 	json_object_set_new(o, "kind", json_string(config_kinds[kind].kind));
-	json_object_set_new(o, "metadata",
-	    json_pack("{s:s, s:s}", "name", name, "namespace", ns));
+	meta = json_pack("{s:s, s:s}", "name", name, "namespace", ns);
+	if (annotations != NULL)
+		json_object_set(meta, "annotations", annotations);
+	json_object_set_new(o, "metadata", meta);
 	json_object_set(o, "spec", spec);
 	return o;
 }

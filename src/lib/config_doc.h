@@ -19,9 +19,13 @@ enum config_kind {
 	CONFIG_WORKLOAD_ENTRY,
 	CONFIG_DESTINATION_RULE,
 	CONFIG_VIRTUAL_SERVICE,
+	CONFIG_PEER_AUTHENTICATION,
+	CONFIG_REQUEST_AUTHENTICATION,
+	CONFIG_AUTHORIZATION_POLICY,
+	CONFIG_RATE_LIMIT,
 };
 /* In this order: what a resource refers to comes before it. */
-#define CONFIG_NKINDS 4
+#define CONFIG_NKINDS 8
 
 #define CONFIG_DEFAULT_NAMESPACE "default"
 
@@ -31,6 +35,8 @@ struct config_kind_info {
 	const char *singular;  /* "virtualservice" */
 	const char *plural;    /* "virtualservices" */
 	const char *shortname; /* "vs" */
+	/* The versions of group read (all alike), newest first; NULL-ended. */
+	const char *const *versions;
 };
 
 const struct config_kind_info *config_kind_info(enum config_kind kind);
@@ -74,6 +80,10 @@ struct config_vs;
 struct config_dr;
 struct config_se;
 struct config_workload;
+struct config_pa;
+struct config_ra;
+struct config_ap;
+struct config_rl;
 
 /* One resource of a document, checked and normalized. */
 struct config_resource {
@@ -82,7 +92,9 @@ struct config_resource {
 	char *namespace;
 	char *name;
 	json_t *spec; /* as given (a reference) */
-	char *file;   /* where it came from, for errors */
+	/* metadata.annotations as given (a reference), NULL when none */
+	json_t *annotations;
+	char *file; /* where it came from, for errors */
 	int doc;
 	char *root; /* its field path in the document: "" or "items[N]" */
 	union {
@@ -90,6 +102,10 @@ struct config_resource {
 		struct config_workload *we;
 		struct config_dr *dr;
 		struct config_vs *vs;
+		struct config_pa *pa;
+		struct config_ra *ra;
+		struct config_ap *ap;
+		struct config_rl *rl;
 	} u; /* all NULL with CONFIG_ENVELOPE_ONLY */
 };
 
@@ -119,10 +135,11 @@ char *config_resource_what(enum config_kind kind, const char *name);
 
 /*
  * The resource as users write it: apiVersion, kind, metadata (name,
- * namespace) and spec (a new reference taken). Returns a new object.
+ * namespace, and annotations unless NULL) and spec (new references
+ * taken). Returns a new object.
  */
 json_t *config_resource_json(enum config_kind kind, const char *api_version,
-    const char *ns, const char *name, json_t *spec);
+    const char *ns, const char *name, json_t *annotations, json_t *spec);
 
 /*
  * spec as stored in the policy DB: compact JSON, keys in the order

@@ -707,24 +707,30 @@ config_label_name(const char *s, size_t len)
 	return 1;
 }
 
+/* A Kubernetes qualified name: an optional DNS prefix and '/', a name. */
 static int
-config_label_key(struct config_ctx *ctx, const char *key)
+config_qualified_name(const char *key)
 {
 	const char *slash = strchr(key, '/');
 	char prefix[254];
 
 	if (slash != NULL) {
 		if ((size_t)(slash - key) >= sizeof(prefix))
-			goto bad;
+			return 0;
 		memcpy(prefix, key, (size_t)(slash - key));
 		prefix[slash - key] = '\0';
 		if (!config_dns_subdomain(prefix))
-			goto bad;
+			return 0;
 		key = slash + 1;
 	}
-	if (config_label_name(key, strlen(key)))
+	return config_label_name(key, strlen(key));
+}
+
+static int
+config_label_key(struct config_ctx *ctx, const char *key)
+{
+	if (config_qualified_name(key))
 		return 0;
-bad:
 	config_error(ctx,
 	    "invalid label key (an optional DNS prefix and '/', then at most "
 	    "63 letters, digits, '-', '_' or '.', starting and ending with a "
@@ -848,4 +854,88 @@ config_host_covers(const char *pattern, const char *h)
 	pl = strlen(pattern);
 	hl = strlen(h);
 	return hl > pl && strcmp(h + hl - pl, pattern) == 0;
+}
+
+static int
+config_annotation_key(struct config_ctx *ctx, const char *key)
+{
+	if (config_qualified_name(key))
+		return 0;
+	config_error(ctx,
+	    "invalid annotation key (an optional DNS prefix and '/', then at "
+	    "most 63 letters, digits, '-', '_' or '.', starting and ending "
+	    "with a letter or digit)");
+	return -1;
+}
+
+int
+config_annotations(struct config_ctx *ctx, json_t *v)
+{
+	return config_map(ctx, v, config_annotation_key, config_string);
+}
+
+static int
+config_match_labels(struct config_ctx *ctx, json_t *v)
+{
+	return config_labels(ctx, v);
+}
+
+int
+config_selector(struct config_ctx *ctx, json_t *v)
+{
+	static const struct config_field fields[] = {
+	    {"matchLabels", config_match_labels, 0, NULL},
+	    {NULL, NULL, 0, NULL},
+	};
+
+	return config_object(ctx, v, fields);
+}
+
+json_t *
+config_selector_labels(const json_t *spec)
+{
+	json_t *labels;
+
+	labels =
+	    json_object_get(json_object_get(spec, "selector"), "matchLabels");
+	if (!json_is_object(labels) || json_object_size(labels) == 0)
+		return NULL;
+	return json_incref(labels);
+}
+
+int
+config_bool_word(const char *s)
+{
+	static const char *const yes[] = {
+	    "1", "t", "T", "TRUE", "true", "True", NULL};
+	static const char *const no[] = {
+	    "0", "f", "F", "FALSE", "false", "False", NULL};
+	size_t i;
+
+	for (i = 0; yes[i] != NULL; i++) {
+		if (strcmp(s, yes[i]) == 0)
+			return 1;
+	}
+	for (i = 0; no[i] != NULL; i++) {
+		if (strcmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+int
+config_nonempty_strings(struct config_ctx *ctx, json_t *v)
+{
+	return config_list(ctx, v, config_nonempty_string, 0);
+}
+
+int
+config_header_name(struct config_ctx *ctx, json_t *v)
+{
+	if (config_nonempty_string(ctx, v) == -1)
+		return -1;
+	if (config_header_name_valid(json_string_value(v)))
+		return 0;
+	config_error(ctx, "invalid header name \"%s\"", json_string_value(v));
+	return -1;
 }

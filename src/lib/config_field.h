@@ -125,6 +125,25 @@ int config_strmatch(struct config_ctx *ctx, json_t *v, int flags);
 /* Kubernetes label maps: qualified keys, values of up to 63 characters. */
 int config_labels(struct config_ctx *ctx, json_t *v);
 
+/* metadata.annotations: keys as label keys, any string values. */
+int config_annotations(struct config_ctx *ctx, json_t *v);
+
+/* Istio's WorkloadSelector, {matchLabels: {...}} (labels as above). */
+int config_selector(struct config_ctx *ctx, json_t *v);
+/*
+ * The selector.matchLabels of a checked spec (a new reference), or NULL
+ * when it has none or they are empty: every workload of the namespace.
+ */
+json_t *config_selector_labels(const json_t *spec);
+
+/* A boolean as Go's strconv.ParseBool reads one: 1, 0, or -1. */
+int config_bool_word(const char *s);
+
+/* A list of strings that are not empty (Istio's CheckEmptyValues). */
+int config_nonempty_strings(struct config_ctx *ctx, json_t *v);
+/* A string that is an HTTP field name. */
+int config_header_name(struct config_ctx *ctx, json_t *v);
+
 /* Host names */
 #define CONFIG_HOST_WILDCARD 0x01 /* "*.example.com" */
 #define CONFIG_HOST_STAR     0x02 /* "*" alone */

@@ -88,7 +88,7 @@ store_apply(struct store_db *db, const struct config_resources *rs,
 	struct config_change *changes;
 	struct config_resource *r;
 	size_t i, nchanges = 0;
-	char *api, *spec;
+	char *api, *spec, *annotations;
 	int64_t version;
 	int rc = -1, found;
 
@@ -97,17 +97,22 @@ store_apply(struct store_db *db, const struct config_resources *rs,
 		goto out;
 	for (i = 0; i < rs->n; i++) {
 		r = rs->v[i];
-		found = store_db_get(
-		    db, r->kind, r->namespace, r->name, &api, &spec, cause);
+		found = store_db_get(db, r->kind, r->namespace, r->name, &api,
+		    &spec, &annotations, cause);
 		if (found == -1)
 			goto out;
 		if (found == 1) {
 			results[i] = strcmp(api, r->api_version) == 0 &&
-				config_spec_equal(spec, r->spec)
+				config_spec_equal(spec, r->spec) &&
+				(annotations == NULL ? r->annotations == NULL
+						     : r->annotations != NULL &&
+					    config_spec_equal(
+						annotations, r->annotations))
 			    ? STORE_APPLY_UNCHANGED
 			    : STORE_APPLY_CONFIGURED;
 			free(api);
 			free(spec);
+			free(annotations);
 		} else
 			results[i] = STORE_APPLY_CREATED;
 		if (results[i] == STORE_APPLY_UNCHANGED)

@@ -10,7 +10,11 @@
 
 #include <sqlite3.h>
 
+#include "config_authorizationpolicy.h"
 #include "config_destinationrule.h"
+#include "config_peerauthentication.h"
+#include "config_ratelimit.h"
+#include "config_requestauthentication.h"
 #include "config_serviceentry.h"
 #include "config_virtualservice.h"
 #include "config_workloadentry.h"
@@ -35,6 +39,10 @@ enum store_db_stmt {
 	ST_DEL_WORKLOAD,
 	ST_DEL_VS,
 	ST_DEL_DR,
+	ST_DEL_PA,
+	ST_DEL_RA,
+	ST_DEL_AP,
+	ST_DEL_RL,
 	ST_INS_SERVICE,
 	ST_INS_HOST,
 	ST_INS_ADDRESS,
@@ -45,6 +53,10 @@ enum store_db_stmt {
 	ST_INS_DEST,
 	ST_INS_DR,
 	ST_INS_SUBSET,
+	ST_INS_PA,
+	ST_INS_RA,
+	ST_INS_AP,
+	ST_INS_RL,
 	ST_COUNT,
 };
 
@@ -57,15 +69,17 @@ static const char *const store_db_sql[ST_COUNT] = {
 		"updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
 		"WHERE id = 1 RETURNING version",
     [ST_LIST] = "SELECT kind, namespace, name, api_version, spec, "
-		"applied_by, applied_at, version FROM resources "
+		"applied_by, applied_at, version, annotations FROM resources "
 		"WHERE (?1 IS NULL OR namespace = ?1) "
 		"AND (?2 IS NULL OR name = ?2) ORDER BY namespace, name",
-    [ST_GET] = "SELECT api_version, spec FROM resources "
+    [ST_GET] = "SELECT api_version, spec, annotations FROM resources "
 	       "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
     [ST_PUT] = "INSERT INTO resources (kind, namespace, name, api_version, "
-	       "spec, applied_by, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+	       "spec, applied_by, version, annotations) "
+	       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
 	       "ON CONFLICT (kind, namespace, name) DO UPDATE SET "
 	       "api_version = excluded.api_version, spec = excluded.spec, "
+	       "annotations = excluded.annotations, "
 	       "applied_by = excluded.applied_by, "
 	       "applied_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), "
 	       "version = excluded.version",
@@ -78,6 +92,14 @@ static const char *const store_db_sql[ST_COUNT] = {
     [ST_DEL_VS] = "DELETE FROM virtual_services WHERE namespace = ?1 AND "
 		  "name = ?2",
     [ST_DEL_DR] = "DELETE FROM destination_rules WHERE namespace = ?1 AND "
+		  "name = ?2",
+    [ST_DEL_PA] = "DELETE FROM peer_authentications WHERE namespace = ?1 "
+		  "AND name = ?2",
+    [ST_DEL_RA] = "DELETE FROM request_authentications WHERE namespace = "
+		  "?1 AND name = ?2",
+    [ST_DEL_AP] = "DELETE FROM authorization_policies WHERE namespace = ?1 "
+		  "AND name = ?2",
+    [ST_DEL_RL] = "DELETE FROM rate_limits WHERE namespace = ?1 AND "
 		  "name = ?2",
     [ST_INS_SERVICE] = "INSERT INTO services (namespace, name, resolution, "
 		       "location, selector) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -103,6 +125,15 @@ static const char *const store_db_sql[ST_COUNT] = {
 		  "traffic_policy) VALUES (?1, ?2, ?3, ?4)",
     [ST_INS_SUBSET] = "INSERT INTO subsets (dr_id, name, labels, "
 		      "traffic_policy) VALUES (?1, ?2, ?3, ?4)",
+    [ST_INS_PA] = "INSERT INTO peer_authentications (namespace, name, "
+		  "selector, mode, port_modes) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_INS_RA] = "INSERT INTO request_authentications (namespace, name, "
+		  "selector, jwt_rules) VALUES (?1, ?2, ?3, ?4)",
+    [ST_INS_AP] = "INSERT INTO authorization_policies (namespace, name, "
+		  "selector, action, rules, dry_run) "
+		  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_INS_RL] = "INSERT INTO rate_limits (namespace, name, selector, "
+		  "limits) VALUES (?1, ?2, ?3, ?4)",
 };
 
 struct store_db {
@@ -428,6 +459,18 @@ store_db_list(struct store_db *d, unsigned int mask, const char *ns,
 		row->applied_at = store_db_column(st, 6);
 		row->version = sqlite3_column_int64(st, 7);
 		out->n++;
+		if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
+			row->annotations = json_loads(
+			    (const char *)sqlite3_column_text(st, 8), 0, &jerr);
+			if (row->annotations == NULL) {
+				xasprintf(cause,
+				    "%s: %s %s/%s: stored annotations: %s",
+				    d->path, config_kind_info(kind)->kind,
+				    row->namespace, row->name, jerr.text);
+				sqlite3_reset(st);
+				return -1;
+			}
+		}
 		row->spec = json_loads(row->spec_text, 0, &jerr);
 		if (row->spec == NULL) {
 			xasprintf(cause, "%s: %s %s/%s: stored spec: %s",
@@ -468,6 +511,7 @@ store_db_rows_clear(struct store_db_rows *rows)
 		free(r->api_version);
 		free(r->spec_text);
 		json_decref(r->spec);
+		json_decref(r->annotations);
 		free(r->applied_by);
 		free(r->applied_at);
 	}
@@ -478,7 +522,8 @@ store_db_rows_clear(struct store_db_rows *rows)
 
 int
 store_db_get(struct store_db *d, enum config_kind kind, const char *ns,
-    const char *name, char **api_version, char **spec, char **cause)
+    const char *name, char **api_version, char **spec, char **annotations,
+    char **cause)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -501,6 +546,9 @@ store_db_get(struct store_db *d, enum config_kind kind, const char *ns,
 	}
 	*api_version = store_db_column(st, 0);
 	*spec = store_db_column(st, 1);
+	*annotations = sqlite3_column_type(st, 2) != SQLITE_NULL
+	    ? store_db_column(st, 2)
+	    : NULL;
 	sqlite3_reset(st);
 	return 1;
 }
@@ -515,6 +563,10 @@ store_db_unnormalize(struct store_db *d, enum config_kind kind, const char *ns,
 	    [CONFIG_WORKLOAD_ENTRY] = ST_DEL_WORKLOAD,
 	    [CONFIG_DESTINATION_RULE] = ST_DEL_DR,
 	    [CONFIG_VIRTUAL_SERVICE] = ST_DEL_VS,
+	    [CONFIG_PEER_AUTHENTICATION] = ST_DEL_PA,
+	    [CONFIG_REQUEST_AUTHENTICATION] = ST_DEL_RA,
+	    [CONFIG_AUTHORIZATION_POLICY] = ST_DEL_AP,
+	    [CONFIG_RATE_LIMIT] = ST_DEL_RL,
 	};
 	sqlite3_stmt *st;
 
@@ -717,6 +769,90 @@ store_db_put_dr(
 	return 0;
 }
 
+/*
+ * The row of a kind that is one row per resource: its namespace, name
+ * and selector, then the columns the kind binds from 4 on.
+ */
+static sqlite3_stmt *
+store_db_put_row(struct store_db *d, enum store_db_stmt which,
+    const struct config_resource *r, const json_t *selector, char **cause)
+{
+	sqlite3_stmt *st;
+
+	if ((st = store_db_stmt(d, which, cause)) == NULL)
+		return NULL;
+	if (store_db_text(st, 1, r->namespace) != SQLITE_OK ||
+	    store_db_text(st, 2, r->name) != SQLITE_OK ||
+	    store_db_json(st, 3, selector) != SQLITE_OK) {
+		store_db_fail(d, cause);
+		return NULL;
+	}
+	return st;
+}
+
+static int
+store_db_put_pa(
+    struct store_db *d, const struct config_resource *r, char **cause)
+{
+	const struct config_pa *pa = r->u.pa;
+	sqlite3_stmt *st;
+
+	if ((st = store_db_put_row(d, ST_INS_PA, r, pa->selector, cause)) ==
+	    NULL)
+		return -1;
+	if (store_db_text(st, 4, pa->mode) != SQLITE_OK ||
+	    store_db_json(st, 5, pa->port_modes) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	return store_db_done(d, st, cause);
+}
+
+static int
+store_db_put_ra(
+    struct store_db *d, const struct config_resource *r, char **cause)
+{
+	const struct config_ra *ra = r->u.ra;
+	sqlite3_stmt *st;
+
+	if ((st = store_db_put_row(d, ST_INS_RA, r, ra->selector, cause)) ==
+	    NULL)
+		return -1;
+	if (store_db_json(st, 4, ra->jwt_rules) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	return store_db_done(d, st, cause);
+}
+
+static int
+store_db_put_ap(
+    struct store_db *d, const struct config_resource *r, char **cause)
+{
+	const struct config_ap *ap = r->u.ap;
+	sqlite3_stmt *st;
+
+	if ((st = store_db_put_row(d, ST_INS_AP, r, ap->selector, cause)) ==
+	    NULL)
+		return -1;
+	if (store_db_text(st, 4, ap->action) != SQLITE_OK ||
+	    store_db_json(st, 5, ap->rules) != SQLITE_OK ||
+	    store_db_int(st, 6, ap->dry_run != 0, 0) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	return store_db_done(d, st, cause);
+}
+
+static int
+store_db_put_rl(
+    struct store_db *d, const struct config_resource *r, char **cause)
+{
+	const struct config_rl *rl = r->u.rl;
+	sqlite3_stmt *st;
+
+	if ((st = store_db_put_row(d, ST_INS_RL, r, rl->selector, cause)) ==
+	    NULL)
+		return -1;
+	if (store_db_json(st, 4, rl->limits) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	return store_db_done(d, st, cause);
+}
+
 int
 store_db_put(struct store_db *d, const struct config_resource *r,
     const char *applied_by, int64_t version, char **cause)
@@ -732,7 +868,8 @@ store_db_put(struct store_db *d, const struct config_resource *r,
 	    store_db_text(st, 4, r->api_version) != SQLITE_OK ||
 	    store_db_json(st, 5, r->spec) != SQLITE_OK ||
 	    store_db_text(st, 6, applied_by) != SQLITE_OK ||
-	    store_db_int(st, 7, version, 0) != SQLITE_OK)
+	    store_db_int(st, 7, version, 0) != SQLITE_OK ||
+	    store_db_json(st, 8, r->annotations) != SQLITE_OK)
 		return store_db_fail(d, cause);
 	if (store_db_done(d, st, cause) == -1 ||
 	    store_db_unnormalize(d, r->kind, r->namespace, r->name, cause) ==
@@ -748,6 +885,14 @@ store_db_put(struct store_db *d, const struct config_resource *r,
 		return store_db_put_dr(d, r, cause);
 	case CONFIG_VIRTUAL_SERVICE:
 		return store_db_put_vs(d, r, cause);
+	case CONFIG_PEER_AUTHENTICATION:
+		return store_db_put_pa(d, r, cause);
+	case CONFIG_REQUEST_AUTHENTICATION:
+		return store_db_put_ra(d, r, cause);
+	case CONFIG_AUTHORIZATION_POLICY:
+		return store_db_put_ap(d, r, cause);
+	case CONFIG_RATE_LIMIT:
+		return store_db_put_rl(d, r, cause);
 	}
 	return 0;
 }

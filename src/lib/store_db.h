@@ -52,6 +52,7 @@ struct store_db_row {
 	char *api_version;
 	char *spec_text;
 	json_t *spec;
+	json_t *annotations; /* metadata.annotations, NULL when none */
 	char *applied_by;
 	char *applied_at;
 	int64_t version;
@@ -75,12 +76,13 @@ int store_db_list(struct store_db *db, unsigned int mask, const char *ns,
 void store_db_rows_clear(struct store_db_rows *rows);
 
 /*
- * Looks a resource up: returns 1 with *api_version and *spec (its JSON
- * text) allocated for the caller, 0 when there is none, -1 with *cause
- * set on error.
+ * Looks a resource up: returns 1 with *api_version, *spec and
+ * *annotations (JSON text; NULL when it has none) allocated for the
+ * caller, 0 when there is none, -1 with *cause set on error.
  */
 int store_db_get(struct store_db *db, enum config_kind kind, const char *ns,
-    const char *name, char **api_version, char **spec, char **cause);
+    const char *name, char **api_version, char **spec, char **annotations,
+    char **cause);
 
 /*
  * Writes resource r (checked and normalized) at policy version version:

@@ -45,11 +45,17 @@ server_reply_config_errors(
 static json_t *
 server_row_json(const struct store_db_row *r)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:I}", "kind",
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:I}", "kind",
 	    config_kind_info(r->kind)->kind, "apiVersion", r->api_version,
 	    "namespace", r->namespace, "name", r->name, "spec", r->spec,
 	    "appliedBy", r->applied_by, "appliedAt", r->applied_at, "version",
 	    (json_int_t)r->version);
+	/* istio.io/dry-run and the like: a get must show what applies. */
+	if (o != NULL && r->annotations != NULL)
+		json_object_set(o, "annotations", r->annotations);
+	return o;
 }
 
 /* Reads the apply input: weftctl's files, or a plain YAML/JSON body. */

@@ -35,7 +35,7 @@ check "the failure is logged once with its cause" \
     test "$(grep -c 'policy reload failed' "$T/proxy-cli.log")" -eq 1
 
 sqlite3 "$T/new.db" <"$WEFT_SRCDIR/sql/schema.sql"
-sqlite3 "$T/new.db" 'PRAGMA user_version = 2; UPDATE config_version SET version = 7'
+sqlite3 "$T/new.db" 'PRAGMA user_version = 3; UPDATE config_version SET version = 7'
 mv "$T/new.db" "$DB"
 eventually "a DB replaced by rename is picked up" version_is 7
 sqlite3 "$DB" 'UPDATE config_version SET version = 8'

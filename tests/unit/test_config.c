@@ -17,10 +17,14 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "config_authorizationpolicy.h"
 #include "config_destinationrule.h"
 #include "config_doc.h"
 #include "config_field.h"
+#include "config_peerauthentication.h"
+#include "config_ratelimit.h"
 #include "config_refs.h"
+#include "config_requestauthentication.h"
 #include "config_serviceentry.h"
 #include "config_virtualservice.h"
 #include "config_workloadentry.h"
@@ -31,6 +35,11 @@
 #define DR  API "kind: DestinationRule\nmetadata: {name: d}\n"
 #define SE  API "kind: ServiceEntry\nmetadata: {name: s}\n"
 #define WE  API "kind: WorkloadEntry\nmetadata: {name: w}\n"
+#define SEC "apiVersion: security.istio.io/v1\n"
+#define PA  SEC "kind: PeerAuthentication\nmetadata: {name: p}\n"
+#define RA  SEC "kind: RequestAuthentication\nmetadata: {name: j}\n"
+#define AP  SEC "kind: AuthorizationPolicy\nmetadata: {name: a}\n"
+#define RL  "apiVersion: weft.io/v1\nkind: RateLimit\nmetadata: {name: l}\n"
 /* A route to host r, for the VirtualService tests. */
 #define ROUTE_R "route: [{destination: {host: r}}]"
 
@@ -498,8 +507,8 @@ test_other_kind_errors(void **state)
 	    "\"Bad_Name\" (lower case letters, digits, '-' and '.', at most "
 	    "253)\n"
 	    "t.yaml:1: DestinationRule/Bad_Name: metadata.labels: not "
-	    "supported: weft keeps only metadata.name and "
-	    "metadata.namespace");
+	    "supported: weft keeps only metadata.name, metadata.namespace "
+	    "and metadata.annotations");
 	expect_error(DR "spec: {host: r, subsets: [{name: v1}, {name: v1}]}\n",
 	    "t.yaml:1: DestinationRule/d: spec.subsets[1].name: duplicate "
 	    "subset \"v1\"");
@@ -561,6 +570,537 @@ test_namespace_mismatch(void **state)
 	    "does not match the namespace requested (\"b\")");
 	assert_int_equal(rs.n, 0);
 	free(got);
+}
+
+/* Security kinds and RateLimit */
+
+static void
+test_pa_good(void **state)
+{
+	struct config_resources rs = {NULL, 0};
+	struct config_resource *r;
+	struct config_pa *pa;
+
+	r = expect_ok("apiVersion: security.istio.io/v1beta1\n"
+		      "kind: PeerAuthentication\n"
+		      "metadata: {name: orders, namespace: shop}\n"
+		      "spec:\n"
+		      "  selector: {matchLabels: {app: orders}}\n"
+		      "  mtls: {mode: STRICT}\n"
+		      "  portLevelMtls:\n"
+		      "    8080: {mode: DISABLE}\n"
+		      "    9090: {}\n",
+	    &rs);
+	assert_int_equal(r->kind, CONFIG_PEER_AUTHENTICATION);
+	assert_string_equal(r->namespace, "shop");
+	pa = r->u.pa;
+	expect_json(pa->selector, "{\"app\":\"orders\"}");
+	assert_string_equal(pa->mode, "STRICT");
+	expect_json(
+	    pa->port_modes, "{\"8080\":\"DISABLE\",\"9090\":\"UNSET\"}");
+	config_resources_clear(&rs);
+
+	/* Namespace-wide, inheriting. */
+	pa = expect_ok(PA "spec: {}\n", &rs)->u.pa;
+	assert_null(pa->selector);
+	assert_string_equal(pa->mode, "UNSET");
+	expect_json(pa->port_modes, "{}");
+	config_resources_clear(&rs);
+	pa =
+	    expect_ok(PA "spec: {selector: {matchLabels: {}}, mtls: {}}\n", &rs)
+		->u.pa;
+	assert_null(pa->selector);
+	assert_string_equal(pa->mode, "UNSET");
+	config_resources_clear(&rs);
+}
+
+static void
+test_pa_errors(void **state)
+{
+	expect_error(PA "spec: {mtls: {mode: STRICT}, portLevelMtls: {8080: "
+			"{mode: DISABLE}}}\n",
+	    "t.yaml:1: PeerAuthentication/p: spec.portLevelMtls: needs a "
+	    "selector with matchLabels (a namespace or mesh wide "
+	    "PeerAuthentication cannot set port modes)");
+	expect_error(PA "spec: {mtls: {mode: MUTUAL}}\n",
+	    "t.yaml:1: PeerAuthentication/p: spec.mtls.mode: \"MUTUAL\" is "
+	    "not one of UNSET, DISABLE, PERMISSIVE, STRICT");
+	expect_error(PA "spec: {selector: {matchLabels: {app: a}}, "
+			"portLevelMtls: {0: {mode: STRICT}, http: {}}}\n",
+	    "t.yaml:1: PeerAuthentication/p: spec.portLevelMtls.0: \"0\" is "
+	    "not a port number (1 to 65535)\n"
+	    "t.yaml:1: PeerAuthentication/p: spec.portLevelMtls.http: "
+	    "\"http\" is not a port number (1 to 65535)");
+	expect_error(PA "spec: {selector: {matchLabels: {app: a}}, "
+			"portLevelMtls: {}}\n",
+	    "t.yaml:1: PeerAuthentication/p: spec.portLevelMtls: must have at "
+	    "least one port when given");
+	expect_error(PA "spec: {selector: {matchLabels: {app: '*'}}}\n",
+	    "t.yaml:1: PeerAuthentication/p: spec.selector.matchLabels.app: "
+	    "invalid label value \"*\" (at most 63 letters, digits, '-', '_' "
+	    "or '.', starting and ending with a letter or digit)");
+	expect_error(PA "spec: {selector: {app: a}}\n",
+	    "t.yaml:1: PeerAuthentication/p: spec.selector.app: unknown "
+	    "field");
+	expect_error(PA "spec: {targetRef: {kind: Gateway, name: g}}\n",
+	    "t.yaml:1: PeerAuthentication/p: spec.targetRef: not supported: "
+	    "weft selects workloads by spec.selector (no Gateway API "
+	    "targets)");
+	expect_error("apiVersion: security.istio.io/v1alpha1\n"
+		     "kind: PeerAuthentication\nmetadata: {name: p}\n"
+		     "spec: {}\n",
+	    "t.yaml:1: PeerAuthentication/p: apiVersion: "
+	    "\"security.istio.io/v1alpha1\" is not supported for "
+	    "PeerAuthentication (use security.istio.io/v1 or v1beta1)");
+	expect_error("apiVersion: networking.istio.io/v1\n"
+		     "kind: PeerAuthentication\nmetadata: {name: p}\n"
+		     "spec: {}\n",
+	    "t.yaml:1: PeerAuthentication/p: apiVersion: "
+	    "\"networking.istio.io/v1\" is not supported for "
+	    "PeerAuthentication (use security.istio.io/v1 or v1beta1)");
+}
+
+static void
+test_ap_good(void **state)
+{
+	struct config_resources rs = {NULL, 0};
+	struct config_resource *r;
+	struct config_ap *ap;
+	char *rules;
+
+	r = expect_ok(SEC
+	    "kind: AuthorizationPolicy\n"
+	    "metadata:\n"
+	    "  name: orders\n"
+	    "  namespace: shop\n"
+	    "  annotations: {istio.io/dry-run: 'true', note: hand made}\n"
+	    "spec:\n"
+	    "  selector: {matchLabels: {app: orders}}\n"
+	    "  action: DENY\n"
+	    "  rules:\n"
+	    "  - from:\n"
+	    "    - source:\n"
+	    "        principals: [cluster.local/ns/shop/sa/web, '*-web']\n"
+	    "        notPrincipals: ['*']\n"
+	    "        requestPrincipals: [https://issuer/*]\n"
+	    "        notRequestPrincipals: [x]\n"
+	    "        namespaces: [shop, 'prod-*']\n"
+	    "        notNamespaces: [test]\n"
+	    "        ipBlocks: [10.0.0.0/8, 192.0.2.1, '2001:db8::/32']\n"
+	    "        notIpBlocks: [10.1.0.0/16]\n"
+	    "        remoteIpBlocks: [198.51.100.0/24]\n"
+	    "        notRemoteIpBlocks: ['::1']\n"
+	    "        trustDomains: [cluster.local, 'corp-*']\n"
+	    "        notTrustDomains: [untrusted]\n"
+	    "    - source:\n"
+	    "        serviceAccounts: [web, billing/api]\n"
+	    "        notServiceAccounts: [shop/batch]\n"
+	    "    to:\n"
+	    "    - operation:\n"
+	    "        hosts: [orders.shop.svc.cluster.local, '*.example']\n"
+	    "        notHosts: [admin.example]\n"
+	    "        ports: ['8080', '0']\n"
+	    "        notPorts: ['65535']\n"
+	    "        methods: [POST, GET]\n"
+	    "        notMethods: [DELETE]\n"
+	    "        paths: [/orders, '/orders/*', '*.css', "
+	    "'/api/{*}/items/{**}', '/{**}/x']\n"
+	    "        notPaths: [/admin]\n"
+	    "    when:\n"
+	    "    - {key: 'request.headers[x-tenant]', values: [a]}\n"
+	    "    - {key: 'request.headers[:method]', notValues: [GET]}\n"
+	    "    - {key: source.ip, values: [10.0.0.1, 10.2.0.0/16]}\n"
+	    "    - {key: remote.ip, values: ['::1']}\n"
+	    "    - {key: source.namespace, values: [shop]}\n"
+	    "    - {key: source.principal, values: ['*']}\n"
+	    "    - {key: source.serviceAccount, values: [shop/web]}\n"
+	    "    - {key: request.auth.principal, values: [i/s]}\n"
+	    "    - {key: request.auth.audiences, values: [aud]}\n"
+	    "    - {key: request.auth.presenter, values: [p]}\n"
+	    "    - {key: 'request.auth.claims[groups]', values: [dev]}\n"
+	    "    - {key: 'request.auth.claims[a][b]', values: [c]}\n"
+	    "    - {key: destination.ip, values: [10.0.0.2]}\n"
+	    "    - {key: destination.port, values: ['8080']}\n"
+	    "    - {key: connection.sni, values: ['*.example']}\n"
+	    "  - {}\n",
+	    &rs);
+	assert_int_equal(r->kind, CONFIG_AUTHORIZATION_POLICY);
+	ap = r->u.ap;
+	expect_json(ap->selector, "{\"app\":\"orders\"}");
+	assert_string_equal(ap->action, "DENY");
+	assert_int_equal(ap->dry_run, 1);
+	assert_int_equal(json_array_size(ap->rules), 2);
+	/* The rules as given. */
+	rules = dump(ap->rules);
+	assert_non_null(strstr(rules, "\"paths\":[\"/orders\",\"/orders/*\""));
+	free(rules);
+	expect_json(r->annotations,
+	    "{\"istio.io/dry-run\":\"true\",\"note\":\"hand made\"}");
+	config_resources_clear(&rs);
+
+	/* Defaults: ALLOW, no rules (allows nothing), not a dry run. */
+	ap = expect_ok(AP "spec: {}\n", &rs)->u.ap;
+	assert_null(ap->selector);
+	assert_string_equal(ap->action, "ALLOW");
+	expect_json(ap->rules, "[]");
+	assert_int_equal(ap->dry_run, 0);
+	config_resources_clear(&rs);
+
+	ap = expect_ok(SEC "kind: AuthorizationPolicy\n"
+			   "metadata: {name: a, annotations: "
+			   "{istio.io/dry-run: 'False'}}\n"
+			   "spec: {action: AUDIT, rules: [{}]}\n",
+	    &rs)
+		 ->u.ap;
+	assert_string_equal(ap->action, "AUDIT");
+	assert_int_equal(ap->dry_run, 0);
+	config_resources_clear(&rs);
+}
+
+static void
+test_ap_errors(void **state)
+{
+	expect_error(AP "spec:\n"
+			"  action: CUSTOM\n"
+			"  provider: {name: ext}\n"
+			"  rules: [{}]\n",
+	    "t.yaml:1: AuthorizationPolicy/a: spec.action: CUSTOM is not "
+	    "supported (weft has no external authorization; use ALLOW, DENY "
+	    "or AUDIT)\n"
+	    "t.yaml:1: AuthorizationPolicy/a: spec.provider: not supported: "
+	    "weft has no external authorization provider (action CUSTOM)");
+	expect_error(AP "spec: {action: allow}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: spec.action: \"allow\" is not "
+	    "one of ALLOW, DENY, AUDIT");
+	expect_error(AP "spec: {action: DENY}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules: required with "
+	    "action DENY (a DENY policy without rules never applies; add an "
+	    "empty rule {} to deny every request)");
+	expect_error(AP "spec: {targetRefs: [{kind: Service, name: s}]}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: spec.targetRefs: not supported: "
+	    "weft selects workloads by spec.selector (no Gateway API "
+	    "targets)");
+	expect_error(AP
+	    "spec: {rules: [{from: []}, {to: [{}]}, {from: "
+	    "[{source: {}}]}, {to: [{operation: {methods: []}}]}]}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[0].from: must not be "
+	    "empty\n"
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[1].to[0].operation: "
+	    "required\n"
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[2].from[0].source: "
+	    "must not be empty\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[3].to[0].operation: must not be empty");
+	expect_error(AP "spec: {rules: [{from: [{source: {ipBlocks: [1.2.3, "
+			"10.0.0.0/33], principals: ['']}}]}]}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].from[0].source.ipBlocks[0]: \"1.2.3\" is neither "
+	    "an IP address nor a CIDR\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].from[0].source.ipBlocks[1]: \"10.0.0.0/33\" is "
+	    "neither an IP address nor a CIDR\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].from[0].source.principals[0]: must not be empty");
+	expect_error(AP "spec: {rules: [{from: [{source: {serviceAccounts: "
+			"[shop/web], namespaces: [shop]}}, {source: "
+			"{serviceAccounts: ['web-*', a/b/c, /x, ''], "
+			"trustDomain: [x]}}]}]}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[0].from[0].source: "
+	    "cannot set serviceAccounts with namespaces or principals\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].from[1].source.serviceAccounts[0]: \"web-*\": a "
+	    "service account has no wildcard\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].from[1].source.serviceAccounts[1]: \"a/b/c\" is "
+	    "neither ACCOUNT nor NAMESPACE/ACCOUNT\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].from[1].source.serviceAccounts[2]: \"/x\" is "
+	    "neither ACCOUNT nor NAMESPACE/ACCOUNT\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].from[1].source.serviceAccounts[3]: must not be "
+	    "empty\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].from[1].source.trustDomain: unknown field");
+	expect_error(AP "spec: {rules: [{to: [{operation: {ports: [80, "
+			"'70000', http]}}]}]}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].to[0].operation.ports[0]: must be a string, not "
+	    "an integer\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].to[0].operation.ports[1]: \"70000\" is not a port "
+	    "number (0 to 65535)\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].to[0].operation.ports[2]: \"http\" is not a port "
+	    "number (0 to 65535)");
+	expect_error(AP "spec: {rules: [{to: [{operation: {paths: "
+			"['/{**}/a/{*}', '/a{*}', '/{*}/a b', '/a b']}}]}]}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].to[0].operation.paths[0]: invalid path template "
+	    "\"/{**}/a/{*}\": {**} must be the last operator\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].to[0].operation.paths[1]: invalid path template "
+	    "\"/a{*}\": '{' or '}' outside of {*} and {**}\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].to[0].operation.paths[2]: invalid path template "
+	    "\"/{*}/a b\": segment \"a b\" is not a plain literal");
+	expect_error(AP "spec: {rules: [{when: [{key: request.method, "
+			"values: [GET]}]}]}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[0].when[0].key: "
+	    "unknown condition key \"request.method\" "
+	    "(request.headers[NAME], source.ip, remote.ip, "
+	    "source.namespace, source.principal, source.serviceAccount, "
+	    "request.auth.principal, request.auth.audiences, "
+	    "request.auth.presenter, "
+	    "request.auth.claims[NAME], destination.ip, destination.port or "
+	    "connection.sni)");
+	expect_error(AP "spec: {rules: [{when: [{key: "
+			"'experimental.envoy.filters.a.b[c]', values: [x]}, "
+			"{key: 'request.headers[]', values: [x]}, {key: "
+			"'request.auth.claims[a]b', values: [x]}, {key: "
+			"source.serviceAccount, values: ['a/*']}, {key: "
+			"destination.namespace, values: [x]}]}]}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[0].when[0].key: "
+	    "condition key \"experimental.envoy.filters.a.b[c]\": not "
+	    "supported: weft has no Envoy filter metadata\n"
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[0].when[1].key: "
+	    "condition key \"request.headers[]\": a header key is "
+	    "request.headers[NAME]\n"
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[0].when[2].key: "
+	    "condition key \"request.auth.claims[a]b\": a claim key is "
+	    "request.auth.claims[NAME], or "
+	    "request.auth.claims[NAME][NESTED]... for a nested claim\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].when[3].values[0]: \"a/*\": a service account has "
+	    "no wildcard\n"
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[0].when[4].key: "
+	    "condition key \"destination.namespace\": replaced by the "
+	    "policy's metadata.namespace");
+	expect_error(AP "spec: {rules: [{when: [{key: source.ip, values: "
+			"[10.0.0.256]}, {key: destination.port, notValues: "
+			"['x']}, {key: source.namespace}]}]}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].when[0].values[0]: \"10.0.0.256\" is neither an IP "
+	    "address nor a CIDR\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "spec.rules[0].when[1].notValues[0]: \"x\" is not a port number "
+	    "(0 to 65535)\n"
+	    "t.yaml:1: AuthorizationPolicy/a: spec.rules[0].when[2]: must set "
+	    "values or notValues");
+	expect_error(SEC "kind: AuthorizationPolicy\n"
+			 "metadata: {name: a, annotations: "
+			 "{istio.io/dry-run: maybe, x: 1}}\n"
+			 "spec: {}\n",
+	    "t.yaml:1: AuthorizationPolicy/a: metadata.annotations.x: must be "
+	    "a string, not an integer\n"
+	    "t.yaml:1: AuthorizationPolicy/a: "
+	    "metadata.annotations[\"istio.io/dry-run\"]: \"maybe\" is not a "
+	    "boolean (true or false)");
+}
+
+#define JWKS                                                                   \
+	"'{\"keys\": [{\"kty\": \"RSA\", \"e\": \"AQAB\", \"n\": \"xyz\"}]}'"
+
+static void
+test_ra_good(void **state)
+{
+	struct config_resources rs = {NULL, 0};
+	struct config_ra *ra;
+
+	ra = expect_ok(RA
+	    "spec:\n"
+	    "  selector: {matchLabels: {app: orders}}\n"
+	    "  jwtRules:\n"
+	    "  - issuer: testing@secure.istio.io\n"
+	    "    jwks: " JWKS "\n"
+	    "    audiences: [orders]\n"
+	    "    fromHeaders: [{name: x-jwt, prefix: 'Bearer '}, {name: "
+	    "authorization}]\n"
+	    "    fromParams: [token]\n"
+	    "    forwardOriginalToken: true\n"
+	    "    outputPayloadToHeader: x-jwt-payload\n"
+	    "    outputClaimToHeaders: [{header: x-sub, claim: sub}]\n"
+	    "    timeout: 5s\n"
+	    "  - issuer: https://accounts.example\n"
+	    "    jwksUri: https://accounts.example:8443/keys?x=1\n",
+	    &rs)
+		 ->u.ra;
+	expect_json(ra->selector, "{\"app\":\"orders\"}");
+	assert_int_equal(json_array_size(ra->jwt_rules), 2);
+	assert_string_equal(json_string_value(json_object_get(
+				json_array_get(ra->jwt_rules, 1), "jwksUri")),
+	    "https://accounts.example:8443/keys?x=1");
+	config_resources_clear(&rs);
+
+	ra = expect_ok(RA "spec: {}\n", &rs)->u.ra;
+	assert_null(ra->selector);
+	expect_json(ra->jwt_rules, "[]");
+	config_resources_clear(&rs);
+}
+
+static void
+test_ra_errors(void **state)
+{
+	expect_error(RA "spec: {jwtRules: [{jwks: " JWKS "}]}\n",
+	    "t.yaml:1: RequestAuthentication/j: spec.jwtRules[0].issuer: "
+	    "required");
+	expect_error(RA "spec: {jwtRules: [{issuer: i}]}\n",
+	    "t.yaml:1: RequestAuthentication/j: spec.jwtRules[0]: must set "
+	    "jwks or jwksUri (weft does not discover the keys of an "
+	    "issuer)");
+	expect_error(RA "spec: {jwtRules: [{issuer: i, jwks: '{\"keys\": "
+			"'}, {issuer: i, jwks: '{\"k\": []}'}, {issuer: i, "
+			"jwks: '{\"keys\": [{}]}'}]}\n",
+	    "t.yaml:1: RequestAuthentication/j: spec.jwtRules[0].jwks: "
+	    "invalid JWKS: unexpected token near end of file (line 1)\n"
+	    "t.yaml:1: RequestAuthentication/j: spec.jwtRules[1].jwks: "
+	    "invalid JWKS: no \"keys\" list\n"
+	    "t.yaml:1: RequestAuthentication/j: spec.jwtRules[2].jwks: "
+	    "invalid JWKS: key 0 has no \"kty\"");
+	expect_error(RA "spec: {jwtRules: [{issuer: i, jwksUri: "
+			"'ftp://x/keys'}, {issuer: i, jwksUri: "
+			"'https:///keys'}, {issuer: i, jwksUri: "
+			"'https://a:99999/'}]}\n",
+	    "t.yaml:1: RequestAuthentication/j: spec.jwtRules[0].jwksUri: "
+	    "\"ftp://x/keys\" is not an http:// or https:// URL\n"
+	    "t.yaml:1: RequestAuthentication/j: spec.jwtRules[1].jwksUri: "
+	    "\"https:///keys\" is not an http:// or https:// URL\n"
+	    "t.yaml:1: RequestAuthentication/j: spec.jwtRules[2].jwksUri: "
+	    "\"https://a:99999/\" is not an http:// or https:// URL");
+	expect_error(RA "spec: {jwtRules: [{issuer: i, jwks: " JWKS
+			", fromCookies: [session], fromHeaders: [{prefix: "
+			"x}], outputClaimToHeaders: [{header: 'a b', claim: "
+			"c}], audiences: [''], timeout: 1x}]}\n",
+	    "t.yaml:1: RequestAuthentication/j: "
+	    "spec.jwtRules[0].fromCookies: not supported: weft reads tokens "
+	    "from headers (fromHeaders) and query parameters (fromParams)\n"
+	    "t.yaml:1: RequestAuthentication/j: "
+	    "spec.jwtRules[0].fromHeaders[0].name: required\n"
+	    "t.yaml:1: RequestAuthentication/j: "
+	    "spec.jwtRules[0].outputClaimToHeaders[0].header: invalid header "
+	    "name \"a b\"\n"
+	    "t.yaml:1: RequestAuthentication/j: "
+	    "spec.jwtRules[0].audiences[0]: must not be empty\n"
+	    "t.yaml:1: RequestAuthentication/j: spec.jwtRules[0].timeout: "
+	    "invalid duration \"1x\" (use for example 500ms, 1.5s, 1m or "
+	    "1h)");
+}
+
+static void
+test_rl_good(void **state)
+{
+	struct config_resources rs = {NULL, 0};
+	struct config_rl *rl;
+
+	rl = expect_ok("apiVersion: weft.io/v1\n"
+		       "kind: RateLimit\n"
+		       "metadata: {name: orders, namespace: default}\n"
+		       "spec:\n"
+		       "  selector: {matchLabels: {app: orders}}\n"
+		       "  limits:\n"
+		       "  - requestsPerSecond: 10\n"
+		       "    burst: 10\n"
+		       "    match: {methods: [GET], paths: [\"/count\"]}\n"
+		       "    per: source\n"
+		       "  - requestsPerSecond: 2.5\n"
+		       "    match: {paths: ['/api/*', '*.css', '*']}\n"
+		       "  - requestsPerSecond: 0.5\n"
+		       "    per: header\n"
+		       "    header: X-User\n"
+		       "    match: {}\n",
+	    &rs)
+		 ->u.rl;
+	expect_json(rl->selector, "{\"app\":\"orders\"}");
+	expect_json(rl->limits,
+	    "[{\"requestsPerSecond\":10,\"burst\":10,\"match\":{\"methods\":"
+	    "[\"GET\"],\"paths\":[\"/count\"]},\"per\":\"source\"},"
+	    "{\"requestsPerSecond\":2.5,\"burst\":3,\"match\":{\"paths\":"
+	    "[\"/api/*\",\"*.css\",\"*\"]}},"
+	    "{\"requestsPerSecond\":0.5,\"burst\":1,\"per\":\"header\","
+	    "\"header\":\"x-user\"}]");
+	config_resources_clear(&rs);
+}
+
+static void
+test_rl_errors(void **state)
+{
+	expect_error(
+	    RL "spec: {}\n", "t.yaml:1: RateLimit/l: spec.limits: required");
+	expect_error(RL "spec: {limits: []}\n",
+	    "t.yaml:1: RateLimit/l: spec.limits: must not be empty");
+	expect_error(RL "spec: {limits: [{requestsPerSecond: 0}, "
+			"{requestsPerSecond: '10'}, {burst: 0, "
+			"requestsPerSecond: 1}, {requestsPerSecond: 1e10}]}\n",
+	    "t.yaml:1: RateLimit/l: spec.limits[0].requestsPerSecond: 0 is out "
+	    "of range (above 0, at most 1000000000)\n"
+	    "t.yaml:1: RateLimit/l: spec.limits[1].requestsPerSecond: must be "
+	    "a number, not a string\n"
+	    "t.yaml:1: RateLimit/l: spec.limits[2].burst: 0 is out of range "
+	    "(1 to 1000000000)\n"
+	    "t.yaml:1: RateLimit/l: spec.limits[3].requestsPerSecond: 1e+10 "
+	    "is out of range (above 0, at most 1000000000)");
+	expect_error(RL "spec: {limits: [{requestsPerSecond: 1, per: "
+			"header}, {requestsPerSecond: 1, header: x}, "
+			"{requestsPerSecond: 1, per: ip}]}\n",
+	    "t.yaml:1: RateLimit/l: spec.limits[0].header: required with per: "
+	    "header\n"
+	    "t.yaml:1: RateLimit/l: spec.limits[1].header: only with per: "
+	    "header\n"
+	    "t.yaml:1: RateLimit/l: spec.limits[2].per: \"ip\" is not one of "
+	    "source, header");
+	expect_error(RL "spec: {limits: [{requestsPerSecond: 1, match: "
+			"{paths: [count, '/a*b', '*a*', /x, /x], methods: [], "
+			"hosts: [a]}}]}\n",
+	    "t.yaml:1: RateLimit/l: spec.limits[0].match.paths[0]: invalid "
+	    "path \"count\" (an exact path \"/a\", a prefix \"/a*\", a suffix "
+	    "\"*.css\" or \"*\")\n"
+	    "t.yaml:1: RateLimit/l: spec.limits[0].match.paths[1]: invalid "
+	    "path \"/a*b\" (an exact path \"/a\", a prefix \"/a*\", a suffix "
+	    "\"*.css\" or \"*\")\n"
+	    "t.yaml:1: RateLimit/l: spec.limits[0].match.paths[2]: invalid "
+	    "path \"*a*\" (an exact path \"/a\", a prefix \"/a*\", a suffix "
+	    "\"*.css\" or \"*\")\n"
+	    "t.yaml:1: RateLimit/l: spec.limits[0].match.methods: must not be "
+	    "empty\n"
+	    "t.yaml:1: RateLimit/l: spec.limits[0].match.hosts: unknown "
+	    "field");
+	expect_error("apiVersion: weft.io/v1beta1\nkind: RateLimit\n"
+		     "metadata: {name: l}\nspec: {limits: [{requestsPerSecond: "
+		     "1}]}\n",
+	    "t.yaml:1: RateLimit/l: apiVersion: \"weft.io/v1beta1\" is not "
+	    "supported for RateLimit (use weft.io/v1)");
+}
+
+/* Annotations are kept as given, for every kind. */
+static void
+test_annotations(void **state)
+{
+	struct config_resources rs = {NULL, 0};
+	struct config_resource *r;
+
+	r = expect_ok(API "kind: DestinationRule\n"
+			  "metadata:\n"
+			  "  name: d\n"
+			  "  annotations: {example.com/owner: team-a}\n"
+			  "spec: {host: r}\n",
+	    &rs);
+	expect_json(r->annotations, "{\"example.com/owner\":\"team-a\"}");
+	config_resources_clear(&rs);
+	r = expect_ok(DR "spec: {host: r}\n", &rs);
+	assert_null(r->annotations);
+	config_resources_clear(&rs);
+	r = expect_ok(API "kind: DestinationRule\n"
+			  "metadata: {name: d, annotations: {}}\n"
+			  "spec: {host: r}\n",
+	    &rs);
+	assert_null(r->annotations);
+	config_resources_clear(&rs);
+	expect_error(API "kind: DestinationRule\n"
+			 "metadata: {name: d, annotations: {'-bad': x}}\n"
+			 "spec: {host: r}\n",
+	    "t.yaml:1: DestinationRule/d: metadata.annotations.-bad: "
+	    "invalid annotation key (an optional DNS prefix and '/', then at "
+	    "most 63 letters, digits, '-', '_' or '.', starting and ending "
+	    "with a letter or digit)");
 }
 
 /* References */
@@ -737,6 +1277,22 @@ test_kinds_and_hosts(void **state)
 	assert_int_equal(k, CONFIG_SERVICE_ENTRY);
 	assert_int_equal(config_kind_parse("we", &k), 0);
 	assert_int_equal(k, CONFIG_WORKLOAD_ENTRY);
+	assert_int_equal(config_kind_parse("pa", &k), 0);
+	assert_int_equal(k, CONFIG_PEER_AUTHENTICATION);
+	assert_int_equal(config_kind_parse("PeerAuthentications", &k), 0);
+	assert_int_equal(config_kind_parse("ra", &k), 0);
+	assert_int_equal(k, CONFIG_REQUEST_AUTHENTICATION);
+	assert_int_equal(
+	    config_kind_parse("authorizationpolicies.security.istio.io", &k),
+	    0);
+	assert_int_equal(k, CONFIG_AUTHORIZATION_POLICY);
+	assert_int_equal(config_kind_parse("ap", &k), 0);
+	assert_int_equal(config_kind_parse("ratelimits.weft.io", &k), 0);
+	assert_int_equal(k, CONFIG_RATE_LIMIT);
+	assert_int_equal(config_kind_parse("rl", &k), 0);
+	assert_int_equal(
+	    config_kind_parse("authorizationpolicy.networking.istio.io", &k),
+	    -1);
 	assert_int_equal(config_kind_parse("gateway", &k), -1);
 	assert_int_equal(config_kind_parse("vs.security.istio.io", &k), -1);
 
@@ -786,6 +1342,15 @@ main(void)
 	    cmocka_unit_test(test_vs_errors),
 	    cmocka_unit_test(test_other_kind_errors),
 	    cmocka_unit_test(test_namespace_mismatch),
+	    cmocka_unit_test(test_pa_good),
+	    cmocka_unit_test(test_pa_errors),
+	    cmocka_unit_test(test_ap_good),
+	    cmocka_unit_test(test_ap_errors),
+	    cmocka_unit_test(test_ra_good),
+	    cmocka_unit_test(test_ra_errors),
+	    cmocka_unit_test(test_rl_good),
+	    cmocka_unit_test(test_rl_errors),
+	    cmocka_unit_test(test_annotations),
 	    cmocka_unit_test(test_refs),
 	    cmocka_unit_test(test_durations),
 	    cmocka_unit_test(test_kinds_and_hosts),

@@ -1,7 +1,8 @@
 /*
  * Unit tests for the policy DB schema and its migration
- * (src/lib/schema_db.c, sql/schema.sql): a new DB, a second run, and the
- * DBs that must be refused and left as they were.
+ * (src/lib/schema_db.c, sql/schema.sql): a new DB, a second run, the
+ * DBs that must be refused and left as they were, and the migrations
+ * of older DBs, which keep their rows.
  */
 #include "config.h"
 
@@ -350,6 +351,93 @@ test_from_v1(void **state)
 	sqlite3_close(db);
 }
 
+/* A version 2 DB moves to version 3 and keeps its rows. */
+static void
+test_from_v2(void **state)
+{
+	sqlite3 *db = open_memory();
+	const char *end;
+	char *v2;
+
+	end = strstr(schema_sql, "\n-- Schema version 3:");
+	assert_non_null(end);
+	v2 = strndup(schema_sql, (size_t)(end - schema_sql));
+	assert_non_null(v2);
+	exec_ok(db, v2);
+	free(v2);
+	exec_ok(db,
+	    "PRAGMA user_version = 2;"
+	    "UPDATE config_version SET version = 9;"
+	    "INSERT INTO resources (kind, namespace, name, api_version, spec,"
+	    " applied_by, version) VALUES ('VirtualService', 'shop',"
+	    " 'orders', 'networking.istio.io/v1', '{\"hosts\":[\"orders\"]}',"
+	    " 'alice', 9);"
+	    "INSERT INTO services (namespace, name) VALUES ('shop', 'orders');"
+	    "INSERT INTO server_changesets (version, changeset) VALUES (9, "
+	    "x'00')");
+	assert_int_equal(table_count(db, "authorization_policies"), 0);
+	migrate_ok(db);
+	assert_int_equal(user_version(db), 3);
+	assert_int_equal(SCHEMA_VERSION, 3);
+	assert_int_equal(table_count(db, "peer_authentications"), 1);
+	assert_int_equal(table_count(db, "request_authentications"), 1);
+	assert_int_equal(table_count(db, "authorization_policies"), 1);
+	assert_int_equal(table_count(db, "rate_limits"), 1);
+	assert_int_equal(
+	    query_int(db, "SELECT version FROM config_version"), 9);
+	assert_int_equal(query_int(db,
+			     "SELECT count(*) FROM resources WHERE name = "
+			     "'orders' AND annotations IS NULL"),
+	    1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM services"), 1);
+	assert_int_equal(
+	    query_int(db, "SELECT count(*) FROM server_changesets"), 1);
+
+	/* The new column and tables, and the views on them. */
+	exec_ok(db,
+	    "UPDATE resources SET annotations = '{\"a\":\"b\"}';"
+	    "INSERT INTO authorization_policies (namespace, name, selector,"
+	    " action, rules) VALUES ('shop', 'orders', '{\"app\":\"orders\"}',"
+	    " 'ALLOW', '[{\"from\":[{\"source\":{\"namespaces\":[\"web\"]}},"
+	    "{\"source\":{\"principals\":[\"p\"]}}],\"to\":[{\"operation\":"
+	    "{\"methods\":[\"POST\"]}}]},{}]');"
+	    "INSERT INTO authorization_policies (namespace, name) VALUES"
+	    " ('shop', 'nothing');"
+	    "INSERT INTO workloads (namespace, name, source, address, labels)"
+	    " VALUES ('shop', 'orders-1', 'registered', '10.0.0.1',"
+	    " '{\"app\":\"orders\"}');"
+	    "INSERT INTO peer_authentications (namespace, name, mode) VALUES"
+	    " ('shop', 'all', 'STRICT');"
+	    "INSERT INTO peer_authentications (namespace, name, selector,"
+	    " mode, port_modes) VALUES ('shop', 'orders', "
+	    "'{\"app\":\"orders\"}',"
+	    " 'UNSET', '{\"8080\":\"DISABLE\"}')");
+	assert_int_equal(query_int(db,
+			     "SELECT count(*) FROM authorization_rules "
+			     "WHERE policy = 'orders'"),
+	    3);
+	assert_int_equal(query_int(db,
+			     "SELECT count(*) FROM authorization_rules WHERE "
+			     "policy = 'orders' AND EXISTS (SELECT 1 FROM "
+			     "json_each(methods) WHERE value = 'POST')"),
+	    2);
+	assert_int_equal(query_int(db,
+			     "SELECT count(*) FROM authorization_rules "
+			     "WHERE policy = 'nothing' AND rule IS NULL"),
+	    1);
+	assert_int_equal(query_int(db,
+			     "SELECT count(*) FROM "
+			     "workload_peer_authentications "
+			     "WHERE workload = 'orders-1'"),
+	    2);
+	assert_int_equal(query_int(db,
+			     "SELECT scope = 'workload' FROM "
+			     "workload_peer_authentications "
+			     "WHERE workload = 'orders-1' LIMIT 1"),
+	    1);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -362,6 +450,7 @@ main(void)
 	    cmocka_unit_test(test_spec_json_checked),
 	    cmocka_unit_test(test_config_version_single_row),
 	    cmocka_unit_test(test_from_v1),
+	    cmocka_unit_test(test_from_v2),
 	};
 
 	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
