@@ -50,8 +50,8 @@ struct authz_policy;
  * return NULL with *cause set, so that a proxy never enforces a policy
  * it misread.
  */
-struct authz_policy *authz_compile(const json_t *spec, const char *ns,
-    const char *name, char **cause);
+struct authz_policy *authz_compile(
+    const json_t *spec, const char *ns, const char *name, char **cause);
 void authz_policy_free(struct authz_policy *p);
 enum authz_action authz_policy_action(const struct authz_policy *p);
 const char *authz_policy_namespace(const struct authz_policy *p);
@@ -72,14 +72,14 @@ size_t authz_set_size(const struct authz_set *s);
 
 /* What a request or a connection looks like to authorization. */
 struct authz_request {
-	int http;			 /* 0: opaque TCP */
+	int http; /* 0: opaque TCP */
 	/* Peer identity from mTLS, "cluster.local/ns/NS/sa/SA" (no
 	 * spiffe:// prefix, as Istio writes principals), or NULL. */
 	const char *principal;
-	const struct sockaddr *source;	 /* the peer's address */
-	const struct sockaddr *remote;	 /* the original client (same as
+	const struct sockaddr *source; /* the peer's address */
+	const struct sockaddr *remote; /* the original client (same as
 					    source unless forwarded) */
-	uint16_t port;			 /* destination port */
+	uint16_t port;                 /* destination port */
 	/* HTTP only: */
 	const char *method;
 	size_t method_len;
@@ -106,12 +106,12 @@ struct authz_decision {
 	/* The policy and rule that decided (NULL policy: no ALLOW policy
 	 * applies, or none matched; see reason). */
 	const struct authz_policy *policy;
-	int rule;	      /* index in spec.rules, -1 if none */
-	const char *reason;   /* "denied by DENY policy ns/name rule 0",
+	int rule;           /* index in spec.rules, -1 if none */
+	const char *reason; /* "denied by DENY policy ns/name rule 0",
 				 "allowed by ALLOW policy ...", "no ALLOW
 				 policy matched", "no ALLOW policy applies";
 				 static or owned by the set */
-	int dry_run_denied;   /* a dry-run policy would have denied */
+	int dry_run_denied; /* a dry-run policy would have denied */
 	/* The first AUDIT policy that matched (the request should be
 	 * logged for audit), or NULL. */
 	const struct authz_policy *audit;
