@@ -23,7 +23,8 @@ static const uint64_t bytes_bounds[METRICS_BYTES_BUCKETS] = {
 static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT",
     "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER"};
 static const char *const rflag_names[METRICS_RF_COUNT] = {"-", "UF", "UC", "UT",
-    "DC", "UO", "NR", "URX", "FI", "DI", "RL", "UAEX", "DPE", "UPE", "UH"};
+    "DC", "UO", "NR", "URX", "FI", "DI", "RL", "UAEX", "DPE", "UPE", "UH",
+    "RBAC"};
 static const char *const deny_names[METRICS_DENY_COUNT] = {
     "authz", "jwt", "rate_limit", "mtls", "l4", "bad_request"};
 

@@ -54,6 +54,7 @@ enum metrics_rflag {
 	METRICS_RF_DPE,      /* downstream protocol error */
 	METRICS_RF_UPE,      /* upstream protocol error */
 	METRICS_RF_UH,       /* no healthy upstream */
+	METRICS_RF_RBAC,     /* denied by authorization */
 	METRICS_RF_COUNT,
 };
 

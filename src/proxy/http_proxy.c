@@ -191,6 +191,7 @@ http_local_reply(
     struct session *s, int status, const char *body, int rflag, int close_after)
 {
 	struct http_exchange *hx = &s->hx;
+	const char *extra = hx->reply_headers;
 	size_t blen = strlen(body);
 	int n;
 
@@ -205,9 +206,10 @@ http_local_reply(
 		close_after = 1;
 	n = evbuffer_add_printf(s->client.out,
 	    "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\n"
-	    "content-type: text/plain\r\nserver: weft\r\n%s\r\n%s",
-	    status, http_reason(status), blen,
+	    "content-type: text/plain\r\nserver: weft\r\n%s%s\r\n%s",
+	    status, http_reason(status), blen, extra,
 	    close_after ? "connection: close\r\n" : "", body);
+	hx->reply_headers[0] = '\0';
 	hx->resp_bytes += n > 0 ? (uint64_t)n : 0;
 	hx->status = status;
 	hx->rflag = rflag;
@@ -295,7 +297,7 @@ http_needs_rewrite(const struct http1_msg *m)
  * Writes the head in buf to out without its hop-by-hop fields, adding
  * the Connection field given (or none).
  */
-static void
+void
 http_write_head(struct evbuffer *out, const char *buf,
     const struct http1_msg *m, const char *connection,
     const struct snap_hdr_ops *a, const struct snap_hdr_ops *b)
@@ -568,7 +570,8 @@ http_request_head(struct session *s)
 	hx->bodyless = m->framing == HTTP1_BODY_NONE && !hx->upgrade;
 	hx->idempotent = http1_method_idempotent(m->method, m->method_len);
 	hx->retryable = hx->bodyless && hx->idempotent;
-	switch (http_route(s, m)) {
+	switch (s->direction == METRICS_INBOUND ? inbound_http(s, m, buf)
+						: http_route(s, m)) {
 	case ROUTE_REPLY:
 		evbuffer_drain(in, head_len);
 		if (hx->req_framing == HTTP1_BODY_NONE)

@@ -14,6 +14,7 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/tcp_relay.c \
 	src/proxy/http_proxy.c \
 	src/proxy/http_route.c \
+	src/proxy/inbound_policy.c \
 	src/proxy/mirror.c \
 	src/proxy/upstream.c \
 	src/proxy/access_log.c \
@@ -22,9 +23,11 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/snapshot.c src/proxy/snapshot.h \
 	src/proxy/snapshot_build.c src/proxy/snapshot_build.h \
 	src/proxy/snapshot_parse.c \
+	src/proxy/snapshot_security.c \
 	src/proxy/route_match.c \
-	src/proxy/lb.c src/proxy/lb.h
+	src/proxy/lb.c src/proxy/lb.h \
+	src/proxy/ratelimit.c src/proxy/ratelimit.h
 src_proxy_weft_proxy_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) \
-	$(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
+	$(JANSSON_CFLAGS) $(OPENSSL_CFLAGS) $(LIBJWT_CFLAGS)
 src_proxy_weft_proxy_LDADD = src/lib/libweft.a $(LIBEVENT_LIBS) $(SQLITE_LIBS) \
-	$(JANSSON_LIBS) $(OPENSSL_LIBS) -lm
+	$(JANSSON_LIBS) $(LIBJWT_LIBS) $(OPENSSL_LIBS) -lm

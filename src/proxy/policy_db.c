@@ -28,6 +28,7 @@ enum {
 	PQ_DESTS,
 	PQ_DRS,
 	PQ_SUBSETS,
+	PQ_SEC, /* schema version 3: the security policies */
 	PQ_N
 };
 
@@ -57,6 +58,14 @@ static const char *const policy_db_sql[PQ_N] = {
     [PQ_DRS] = "SELECT id, namespace, name, host, traffic_policy "
 	       "FROM destination_rules",
     [PQ_SUBSETS] = "SELECT dr_id, name, labels, traffic_policy FROM subsets",
+    [PQ_SEC] = "SELECT 0, namespace, name, selector, mode, port_modes, 0 "
+	       "FROM peer_authentications UNION ALL "
+	       "SELECT 1, namespace, name, selector, action, rules, dry_run "
+	       "FROM authorization_policies UNION ALL "
+	       "SELECT 2, namespace, name, selector, jwt_rules, NULL, 0 "
+	       "FROM request_authentications UNION ALL "
+	       "SELECT 3, namespace, name, selector, limits, NULL, 0 "
+	       "FROM rate_limits ORDER BY 1, 2, 3",
 };
 
 struct policy_db {
@@ -66,6 +75,8 @@ struct policy_db {
 	sqlite3_stmt *st_version;
 	sqlite3_stmt *st_load[PQ_N];
 	int64_t data_version;
+	char *ns; /* whose policy: the security part selects by these */
+	char *labels;
 	dev_t dev;
 	ino_t ino;
 	int present;
@@ -111,6 +122,8 @@ policy_db_free(struct policy_db *p)
 		return;
 	policy_db_close(p);
 	free(p->path);
+	free(p->ns);
+	free(p->labels);
 	free(p);
 }
 
@@ -327,6 +340,15 @@ policy_db_row(int q, sqlite3_stmt *st, struct snapshot_builder *b)
 		snapshot_builder_subset(b, &r);
 		break;
 	}
+	case PQ_SEC: {
+		struct sb_sec r = {(enum sb_sec_kind)sqlite3_column_int(st, 0),
+		    policy_db_text(st, 1, 1), policy_db_text(st, 2, 1),
+		    policy_db_text(st, 3, 0), policy_db_text(st, 4, 0),
+		    policy_db_text(st, 5, 0), sqlite3_column_int(st, 6)};
+
+		snapshot_builder_sec(b, &r);
+		break;
+	}
 	}
 }
 
@@ -353,13 +375,14 @@ policy_db_run(sqlite3 *db, int q, sqlite3_stmt *st, struct snapshot_builder *b,
  * Statements missing from st are prepared (and kept there).
  */
 static struct snapshot *
-policy_db_read(sqlite3 *db, sqlite3_stmt **st, const char *name, char **cause)
+policy_db_read(sqlite3 *db, sqlite3_stmt **st, const char *name, const char *ns,
+    const char *labels, char **cause)
 {
 	struct snapshot_builder *b = NULL;
 	struct snapshot *s;
 	int64_t version = 0;
 	char *c;
-	int q, v;
+	int q, v, nq;
 
 	for (q = PQ_BEGIN; q <= PQ_ROLLBACK; q++) {
 		if (st[q] == NULL &&
@@ -392,7 +415,8 @@ policy_db_read(sqlite3 *db, sqlite3_stmt **st, const char *name, char **cause)
 		goto fail;
 	}
 	/* Only now: a DB without the schema has none of these tables. */
-	for (q = PQ_VERSION; q < PQ_N; q++) {
+	nq = v >= 3 ? PQ_N : PQ_SEC;
+	for (q = PQ_VERSION; q < nq; q++) {
 		if (st[q] == NULL &&
 		    sqlite3_prepare_v2(
 			db, policy_db_sql[q], -1, &st[q], NULL) != SQLITE_OK) {
@@ -406,7 +430,8 @@ policy_db_read(sqlite3 *db, sqlite3_stmt **st, const char *name, char **cause)
 		goto fail;
 	}
 	b = snapshot_builder_new(version);
-	for (q = PQ_SERVICES; q < PQ_N; q++) {
+	snapshot_builder_identity(b, ns, labels);
+	for (q = PQ_SERVICES; q < nq; q++) {
 		if (policy_db_run(db, q, st[q], b, &version) == -1) {
 			xasprintf(cause, "%s: %s", name, sqlite3_errmsg(db));
 			goto fail;
@@ -439,11 +464,28 @@ policy_db_load(struct policy_db *p, char **cause)
 		xasprintf(cause, "%s: not open", p->path);
 		return NULL;
 	}
-	return policy_db_read(p->db, p->st_load, p->path, cause);
+	return policy_db_read(
+	    p->db, p->st_load, p->path, p->ns, p->labels, cause);
+}
+
+void
+policy_db_identity(struct policy_db *p, const char *ns, const char *labels)
+{
+	free(p->ns);
+	free(p->labels);
+	p->ns = ns != NULL ? xstrdup(ns) : NULL;
+	p->labels = labels != NULL ? xstrdup(labels) : NULL;
 }
 
 struct snapshot *
 policy_db_load_conn(struct sqlite3 *db, char **cause)
+{
+	return policy_db_load_conn_as(db, NULL, NULL, cause);
+}
+
+struct snapshot *
+policy_db_load_conn_as(
+    struct sqlite3 *db, const char *ns, const char *labels, char **cause)
 {
 	sqlite3_stmt *st[PQ_N];
 	struct snapshot *s;
@@ -454,7 +496,7 @@ policy_db_load_conn(struct sqlite3 *db, char **cause)
 		    *sqlite3_db_filename(db, "main") != '\0'
 		? sqlite3_db_filename(db, "main")
 		: "policy DB",
-	    cause);
+	    ns, labels, cause);
 	policy_db_finalize(st);
 	return s;
 }

@@ -47,4 +47,13 @@ struct snapshot *policy_db_load(struct policy_db *, char **cause);
  */
 struct snapshot *policy_db_load_conn(struct sqlite3 *db, char **cause);
 
+/*
+ * Whose snapshots these are: the workload's namespace and labels
+ * ("k=v,..."), which select its security policies.
+ */
+void policy_db_identity(
+    struct policy_db *p, const char *ns, const char *labels);
+struct snapshot *policy_db_load_conn_as(
+    struct sqlite3 *db, const char *ns, const char *labels, char **cause);
+
 #endif

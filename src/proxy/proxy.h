@@ -183,7 +183,8 @@ struct http_exchange {
 	int timeout_ms;   /* route timeout; 0: none */
 	int reply_status; /* local reply decided by the route */
 	const char *reply_body;
-	struct mirror *mirror; /* the copy of this request, while it lasts */
+	char reply_headers[512]; /* extra fields of the local reply */
+	struct mirror *mirror;   /* the copy of this request, while it lasts */
 	char service[METRICS_LABEL_MAX]; /* destination_service label */
 	char route[METRICS_LABEL_MAX];   /* route label */
 };
@@ -196,6 +197,7 @@ struct session {
 	struct upstream *up;
 	struct evbuffer *head_out; /* the request head to send upstream */
 	struct sockaddr_storage peer;
+	struct sockaddr_storage orig; /* the original destination */
 	struct sockaddr_storage target;
 	socklen_t target_len;
 	struct metrics_tcp_key tcpkey;
@@ -231,11 +233,12 @@ struct worker {
 	unsigned int nsessions;
 	unsigned int max_sessions;
 	int draining;
-	uint64_t rng;                  /* worker_rand() state */
-	unsigned int retries_active;   /* exchanges retrying: the budget */
-	struct snap_hold *hold;        /* the current policy */
-	struct snap_hold_list retired; /* older ones still in use */
-	struct mirror_list mirrors;    /* mirrored requests in flight */
+	uint64_t rng;                       /* worker_rand() state */
+	unsigned int retries_active;        /* exchanges retrying: the budget */
+	struct snap_hold *hold;             /* the current policy */
+	struct snap_hold_list retired;      /* older ones still in use */
+	struct mirror_list mirrors;         /* mirrored requests in flight */
+	struct ratelimit_table *ratelimits; /* token buckets (inbound) */
 	time_t last_unredirected_log;
 	time_t last_mtls_log;
 	int notify_fd; /* eventfd: the main thread asks for a drain */
@@ -344,7 +347,18 @@ void tcp_relay_start(struct session *s);
 void tcp_relay_tunnel(struct session *s);
 
 /* http_proxy.c */
+/* inbound_policy.c: JWT, authorization and rate limits, inbound. */
+struct http1_msg;
+int inbound_http(struct session *s, const struct http1_msg *m, const char *buf);
+int inbound_tcp(struct session *s);
+struct ratelimit_table;
+
 void http_start(struct session *s);
+/* Writes a request or response head with header operations. */
+struct snap_hdr_ops;
+void http_write_head(struct evbuffer *out, const char *buf,
+    const struct http1_msg *m, const char *connection,
+    const struct snap_hdr_ops *a, const struct snap_hdr_ops *b);
 void http_client_read(struct session *s);
 void http_client_drained(struct session *s);
 void http_timeout(struct session *s, int kind);

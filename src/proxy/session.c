@@ -43,6 +43,7 @@ session_target(struct session *s, int fd, int family)
 
 	if (origdst_get(fd, family, &orig, &len) == -1)
 		return -1;
+	s->orig = orig;
 	netaddr_str(&orig, s->tcpkey.service, sizeof(s->tcpkey.service));
 	if (s->direction == METRICS_OUTBOUND) {
 		s->target = orig;

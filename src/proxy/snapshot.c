@@ -601,6 +601,7 @@ snapshot_free(struct snapshot *s)
 
 	if (s == NULL)
 		return;
+	snap_security_free(s);
 	for (i = 0; i < s->nregexes; i++)
 		regfree(s->regexes[i]);
 	free(s->regexes);

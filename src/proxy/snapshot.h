@@ -330,6 +330,41 @@ enum snap_mtls_mode {
  */
 int snapshot_peer_auth_strict(const struct snapshot *s, int port);
 
+/* A RequestAuthentication jwtRule in force on this workload. */
+struct snap_jwt_rule {
+	const char *issuer;
+	const char *const *audiences; /* NULL-terminated */
+	struct jwt_keys *keys;        /* NULL: none usable (yet) */
+	const char *jwks_uri;         /* NULL: inline jwks */
+	struct snap_jwt_from {
+		const char *name;   /* header (lower case) or query param */
+		const char *prefix; /* "Bearer " or "" */
+	} * from_headers, *from_params;
+	size_t nfrom_headers, nfrom_params;
+	int forward;                /* forwardOriginalToken */
+	const char *payload_header; /* outputPayloadToHeader, or NULL */
+	struct snap_jwt_claim_header {
+		const char *header;
+		const char *claim;
+	} * claim_headers;
+	size_t nclaim_headers;
+};
+
+struct authz_set;
+struct ratelimit_rule;
+
+/* What guards this workload's inbound side. */
+struct snap_security {
+	struct authz_set *authz; /* NULL: no AuthorizationPolicy applies */
+	struct snap_jwt_rule *jwt;
+	size_t njwt;
+	struct ratelimit_rule *limits;
+	size_t nlimits;
+};
+
+/* The security policies of the workload this snapshot was built for. */
+const struct snap_security *snapshot_security(const struct snapshot *s);
+
 /* A workload that a weft sidecar fronts, known by its address. */
 struct snap_peer {
 	const char *namespace;

@@ -41,6 +41,10 @@ struct snapshot_builder {
 	size_t ndrs, capdrs;
 	struct sb_subset *subsets;
 	size_t nsubsets, capsubsets;
+	struct sb_sec *secs;
+	size_t nsecs, capsecs;
+	char *ns; /* the workload's identity, for the security part */
+	char *labels;
 };
 
 struct sb_label {
@@ -201,6 +205,16 @@ snapshot_builder_free(struct snapshot_builder *b)
 		SB_FREE(b->subsets[i].labels);
 		SB_FREE(b->subsets[i].traffic_policy);
 	}
+	for (i = 0; i < b->nsecs; i++) {
+		SB_FREE(b->secs[i].namespace);
+		SB_FREE(b->secs[i].name);
+		SB_FREE(b->secs[i].selector);
+		SB_FREE(b->secs[i].a);
+		SB_FREE(b->secs[i].b);
+	}
+	free(b->secs);
+	free(b->ns);
+	free(b->labels);
 	free(b->services);
 	free(b->hosts);
 	free(b->addresses);
@@ -354,6 +368,32 @@ snapshot_builder_subset(struct snapshot_builder *b, const struct sb_subset *r)
 	n->labels = sb_dup(r->labels != NULL ? r->labels : "{}");
 	n->traffic_policy =
 	    sb_dup(r->traffic_policy != NULL ? r->traffic_policy : "{}");
+}
+
+void
+snapshot_builder_sec(struct snapshot_builder *b, const struct sb_sec *r)
+{
+	struct sb_sec *n;
+
+	SNAP_PUSH(b->secs, b->nsecs, b->capsecs);
+	n = &b->secs[b->nsecs++];
+	n->kind = r->kind;
+	n->namespace = sb_dup(r->namespace != NULL ? r->namespace : "");
+	n->name = sb_dup(r->name != NULL ? r->name : "");
+	n->selector = sb_dup(r->selector);
+	n->a = sb_dup(r->a);
+	n->b = sb_dup(r->b);
+	n->flag = r->flag;
+}
+
+void
+snapshot_builder_identity(
+    struct snapshot_builder *b, const char *ns, const char *labels)
+{
+	free(b->ns);
+	free(b->labels);
+	b->ns = ns != NULL ? xstrdup(ns) : NULL;
+	b->labels = labels != NULL ? xstrdup(labels) : NULL;
 }
 
 /* -- JSON helpers -- */
@@ -1485,7 +1525,9 @@ snapshot_builder_finish(struct snapshot_builder *b, char **cause)
 
 	ok = sb_services(c) == 0 && sb_workloads(c) == 0 &&
 	    sb_destination_rules(c) == 0 && sb_default_clusters(c) == 0 &&
-	    sb_virtual_services(c) == 0;
+	    sb_virtual_services(c) == 0 &&
+	    sb_security(s, b->ns, b->labels, b->secs, b->nsecs, &c->p.cause) ==
+		0;
 
 	s->clusters =
 	    sb_settle(s, s->clusters, s->nclusters, sizeof(*s->clusters));

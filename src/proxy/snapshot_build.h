@@ -112,6 +112,24 @@ struct sb_subset {
 	const char *traffic_policy; /* JSON object */
 };
 
+/* Security policies (schema version 3), one row type for the four. */
+enum sb_sec_kind {
+	SB_PEER_AUTH,    /* a = mode, b = port_modes (JSON) */
+	SB_AUTHZ,        /* a = action, b = rules (JSON), flag = dry_run */
+	SB_REQUEST_AUTH, /* a = jwt_rules (JSON) */
+	SB_RATE_LIMIT,   /* a = limits (JSON) */
+};
+
+struct sb_sec {
+	enum sb_sec_kind kind;
+	const char *namespace;
+	const char *name;
+	const char *selector; /* JSON object of labels, or NULL */
+	const char *a;
+	const char *b;
+	int flag;
+};
+
 struct snapshot_builder;
 
 /* A builder for the snapshot of policy version `version`. */
@@ -135,6 +153,15 @@ void snapshot_builder_dest(struct snapshot_builder *b, const struct sb_dest *r);
 void snapshot_builder_dr(struct snapshot_builder *b, const struct sb_dr *r);
 void snapshot_builder_subset(
     struct snapshot_builder *b, const struct sb_subset *r);
+void snapshot_builder_sec(struct snapshot_builder *b, const struct sb_sec *r);
+
+/*
+ * Whose snapshot this is: the security policies kept are those that
+ * select this workload (its namespace, and labels "k=v,..."), and the
+ * root namespaces' mesh-wide ones.
+ */
+void snapshot_builder_identity(
+    struct snapshot_builder *b, const char *ns, const char *labels);
 
 /*
  * Builds the snapshot from the rows added. Returns it (one reference,
@@ -148,7 +175,12 @@ struct snapshot *snapshot_builder_finish(
 /* An empty policy (version 0 when there is no DB): passes all through. */
 struct snapshot *snapshot_new_empty(int64_t version);
 
-/* -- Inside the snapshot: snapshot.c and snapshot_build.c only. -- */
+/* -- Inside the snapshot: snapshot*.c only. -- */
+
+/* snapshot_security.c: the security part of a build, and its release. */
+int sb_security(struct snapshot *s, const char *ns, const char *labels,
+    const struct sb_sec *rows, size_t n, char **cause);
+void snap_security_free(struct snapshot *s);
 
 /* Memory of a snapshot: a bump allocator freed as a whole. */
 struct snap_chunk {
@@ -223,6 +255,7 @@ struct snapshot {
 		enum snap_mtls_mode mode;
 	} * mtls_ports;
 	size_t nmtls_ports;
+	struct snap_security sec;
 	struct snap_cidr *cidrs; /* longest prefix first */
 	size_t ncidrs;
 };

@@ -141,6 +141,11 @@ tcp_relay_start(struct session *s)
 {
 	s->mode = SESSION_TCP;
 	s->tcpkey.http = 0;
+	if (s->direction == METRICS_INBOUND && inbound_tcp(s) == -1) {
+		/* Denied by authorization: the connection is closed. */
+		session_close(s);
+		return;
+	}
 	/* Outbound to a sidecar: mesh mTLS; inbound: the app, plaintext. */
 	s->up = s->direction == METRICS_OUTBOUND
 	    ? upstream_get(s->w, &s->target, s->target_len, NULL, 0, 0)

@@ -282,6 +282,7 @@ main(int argc, char **argv)
 
 	pthread_mutex_init(&px.snap_mtx, NULL);
 	px.db = policy_db_new(px.conf.db_path);
+	policy_db_identity(px.db, px.conf.namespace, px.conf.labels);
 	proxy_reload();
 	proxy_certs_reload();
 	px.db_timer = event_new(px.base, -1, EV_PERSIST, proxy_db_cb, NULL);

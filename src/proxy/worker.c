@@ -9,6 +9,7 @@
 
 #include "lb.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "snapshot.h"
 #include "xmalloc.h"
 
@@ -284,6 +285,7 @@ worker_free(struct worker *w)
 	for (i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
 	mirror_free_all(w);
+	ratelimit_table_free(w->ratelimits);
 	pool_clear(w);
 	if (w->hold != NULL)
 		worker_release(w, w->hold);

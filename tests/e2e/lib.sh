@@ -284,3 +284,60 @@ eventually() {
 	done
 	check "$desc" false
 }
+
+# pki_ca: a test CA in $T/pki (the openssl CLI, as an operator would).
+pki_ca() {
+	mkdir "$T/pki"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/pki/ca-key.pem" -out "$T/pki/ca.pem" -subj "/O=test/CN=test CA" \
+	    -days 2 -addext basicConstraints=critical,CA:TRUE \
+	    -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+}
+# pki_leaf DIR SPIFFE-ID [openssl ca date options...]: key.pem, cert.pem
+# and ca.pem for a workload, readable by the proxy uid, each replaced
+# atomically (key first).
+pki_leaf() {
+	local dir=$1 id=$2
+	shift 2
+	mkdir -p "$dir"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$dir/key.new" -out "$dir/csr.pem" -subj "/O=test/CN=${id##*/}" 2>/dev/null
+	cat >"$dir/ext.cnf" <<CNF
+subjectAltName=URI:$id
+extendedKeyUsage=serverAuth,clientAuth
+keyUsage=critical,digitalSignature,keyEncipherment
+basicConstraints=critical,CA:FALSE
+CNF
+	if [ $# -gt 0 ]; then
+		mkdir -p "$T/pki/db"
+		: >"$T/pki/db/index.txt"
+		[ -f "$T/pki/db/serial" ] || echo 1000 >"$T/pki/db/serial"
+		cat >"$T/pki/ca.cnf" <<CNF
+[ca]
+default_ca = test
+[test]
+database = $T/pki/db/index.txt
+serial = $T/pki/db/serial
+new_certs_dir = $T/pki/db
+default_md = sha256
+policy = any
+unique_subject = no
+[any]
+CN = supplied
+CNF
+		openssl ca -batch -config "$T/pki/ca.cnf" -cert "$T/pki/ca.pem" \
+		    -keyfile "$T/pki/ca-key.pem" -in "$dir/csr.pem" -out "$dir/cert.new" \
+		    -extfile "$dir/ext.cnf" -notext "$@" 2>/dev/null
+	else
+		openssl x509 -req -in "$dir/csr.pem" -CA "$T/pki/ca.pem" \
+		    -CAkey "$T/pki/ca-key.pem" -CAcreateserial -days 1 \
+		    -extfile "$dir/ext.cnf" -out "$dir/cert.new" 2>/dev/null
+	fi
+	cp "$T/pki/ca.pem" "$dir/ca.new"
+	chown -R "$PROXY_UID:$PROXY_UID" "$dir"
+	chmod 600 "$dir/key.new"
+	# Key first, then certificate, then bundle: each replaced atomically.
+	mv "$dir/key.new" "$dir/key.pem"
+	mv "$dir/cert.new" "$dir/cert.pem"
+	mv "$dir/ca.new" "$dir/ca.pem"
+}

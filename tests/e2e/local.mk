@@ -14,7 +14,8 @@ PROXY_E2E_TESTS = \
 	tests/e2e/route_locality.sh \
 	tests/e2e/route_reload.sh \
 	tests/e2e/cp_mesh.sh \
-	tests/e2e/mtls.sh
+	tests/e2e/mtls.sh \
+	tests/e2e/security.sh
 EXTRA_DIST += tests/e2e/lib.sh $(PROXY_E2E_TESTS)
 if E2E
 TESTS += $(PROXY_E2E_TESTS)

@@ -14,60 +14,9 @@ e2e_init
 command -v openssl >/dev/null || skip "needs openssl"
 WEFTCTL="$WEFT_BUILDDIR/src/ctl/weftctl"
 
-# A CA and workload certificates, as an operator would make them.
-mkdir "$T/pki"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/pki/ca-key.pem" -out "$T/pki/ca.pem" -subj "/O=test/CN=test CA" \
-    -days 2 -addext basicConstraints=critical,CA:TRUE \
-    -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-# leaf DIR SPIFFE-ID [openssl ca date options...]
-leaf() {
-	local dir=$1 id=$2
-	shift 2
-	mkdir -p "$dir"
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$dir/key.new" -out "$dir/csr.pem" -subj "/O=test/CN=${id##*/}" 2>/dev/null
-	cat >"$dir/ext.cnf" <<CNF
-subjectAltName=URI:$id
-extendedKeyUsage=serverAuth,clientAuth
-keyUsage=critical,digitalSignature,keyEncipherment
-basicConstraints=critical,CA:FALSE
-CNF
-	if [ $# -gt 0 ]; then
-		mkdir -p "$T/pki/db"
-		: >"$T/pki/db/index.txt"
-		[ -f "$T/pki/db/serial" ] || echo 1000 >"$T/pki/db/serial"
-		cat >"$T/pki/ca.cnf" <<CNF
-[ca]
-default_ca = test
-[test]
-database = $T/pki/db/index.txt
-serial = $T/pki/db/serial
-new_certs_dir = $T/pki/db
-default_md = sha256
-policy = any
-unique_subject = no
-[any]
-CN = supplied
-CNF
-		openssl ca -batch -config "$T/pki/ca.cnf" -cert "$T/pki/ca.pem" \
-		    -keyfile "$T/pki/ca-key.pem" -in "$dir/csr.pem" -out "$dir/cert.new" \
-		    -extfile "$dir/ext.cnf" -notext "$@" 2>/dev/null
-	else
-		openssl x509 -req -in "$dir/csr.pem" -CA "$T/pki/ca.pem" \
-		    -CAkey "$T/pki/ca-key.pem" -CAcreateserial -days 1 \
-		    -extfile "$dir/ext.cnf" -out "$dir/cert.new" 2>/dev/null
-	fi
-	cp "$T/pki/ca.pem" "$dir/ca.new"
-	chown -R "$PROXY_UID:$PROXY_UID" "$dir"
-	chmod 600 "$dir/key.new"
-	# Key first, then certificate, then bundle: each replaced atomically.
-	mv "$dir/key.new" "$dir/key.pem"
-	mv "$dir/cert.new" "$dir/cert.pem"
-	mv "$dir/ca.new" "$dir/ca.pem"
-}
-leaf "$T/px/srv-certs" spiffe://cluster.local/ns/e2e/sa/srv
-leaf "$T/px/cli-certs" spiffe://cluster.local/ns/e2e/sa/cli
+pki_ca
+pki_leaf "$T/px/srv-certs" spiffe://cluster.local/ns/e2e/sa/srv
+pki_leaf "$T/px/cli-certs" spiffe://cluster.local/ns/e2e/sa/cli
 
 pod_new srv 198.18.12.2
 SRV=$POD
@@ -188,8 +137,8 @@ in_ns "$CLI" sh -c "for i in \$(seq 1 20); do curl -s --max-time 5 -o /dev/null 
 LOAD=$!
 E2E_PIDS="$E2E_PIDS $LOAD"
 sleep 0.3
-leaf "$T/px/srv-certs" spiffe://cluster.local/ns/e2e/sa/srv
-leaf "$T/px/cli-certs" spiffe://cluster.local/ns/e2e/sa/cli
+pki_leaf "$T/px/srv-certs" spiffe://cluster.local/ns/e2e/sa/srv
+pki_leaf "$T/px/cli-certs" spiffe://cluster.local/ns/e2e/sa/cli
 wait "$LOAD" || true
 expect_eq "2000 requests across the rotation" 2000 "$(wc -l <"$T/rot.codes")"
 expect_eq "none failed" 0 "$(grep -vc '^200$' "$T/rot.codes" || true)"
@@ -197,7 +146,7 @@ expect_eq "both sidecars loaded their new certificate" 4 \
     "$(cat "$T/proxy-srv.log" "$T/proxy-cli.log" | grep -c 'certificate of spiffe.* loaded')"
 
 # A certificate that expires while in force: /ready says so.
-leaf "$T/px/srv-certs" spiffe://cluster.local/ns/e2e/sa/srv \
+pki_leaf "$T/px/srv-certs" spiffe://cluster.local/ns/e2e/sa/srv \
     -startdate "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" \
     -enddate "$(date -u -d '+4 seconds' +%y%m%d%H%M%SZ)"
 loads() {

@@ -309,7 +309,7 @@ test_rflag_name(void **state)
 {
 	static const char *const want[METRICS_RF_COUNT] = {"-", "UF", "UC",
 	    "UT", "DC", "UO", "NR", "URX", "FI", "DI", "RL", "UAEX", "DPE",
-	    "UPE", "UH"};
+	    "UPE", "UH", "RBAC"};
 	int i;
 
 	for (i = 0; i < METRICS_RF_COUNT; i++)

@@ -1,0 +1,445 @@
+/*
+ * The inbound side's policy, for each request (and each opaque TCP
+ * connection) before it reaches the application, in Istio's order:
+ * RequestAuthentication (a token present must be valid: 401), then
+ * AuthorizationPolicy (403 "RBAC: access denied"; a TCP connection is
+ * closed), then RateLimit (429 with retry-after). Everything comes from
+ * the snapshot in force; no SQL, no blocking.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "authz.h"
+#include "jwt.h"
+#include "proxy.h"
+#include "ratelimit.h"
+#include "snapshot.h"
+
+struct inbound_req {
+	const struct http1_msg *m;
+	char principal[256]; /* peer, without spiffe:// */
+	char reqp[1100];     /* JWT iss/sub */
+	json_t *claims;
+	const struct snap_jwt_rule *rule;
+	const struct http1_header *token_hdr; /* the field carrying it */
+	const char *payload; /* base64url payload of the token */
+	size_t payload_len;
+};
+
+static const char *
+inbound_header_cb(void *arg, const char *name, size_t *len)
+{
+	const struct http1_msg *m = arg;
+	const struct http1_header *h = http1_find(m, name);
+
+	if (h == NULL)
+		return NULL;
+	*len = h->value_len;
+	return h->value;
+}
+
+/* Where rule r finds a token in the request: 1 with *tok set. */
+static int
+inbound_token(const struct http1_msg *m, const struct snap_jwt_rule *r,
+    const char **tok, size_t *len, const struct http1_header **hdr)
+{
+	const struct http1_header *h;
+	const char *q, *end, *p;
+	size_t i, plen, nlen;
+
+	*hdr = NULL;
+	for (i = 0; i < r->nfrom_headers; i++) {
+		if ((h = http1_find(m, r->from_headers[i].name)) == NULL)
+			continue;
+		plen = strlen(r->from_headers[i].prefix);
+		if (h->value_len < plen ||
+		    strncasecmp(h->value, r->from_headers[i].prefix, plen) != 0)
+			continue;
+		*tok = h->value + plen;
+		*len = h->value_len - plen;
+		while (*len > 0 && **tok == ' ') {
+			(*tok)++;
+			(*len)--;
+		}
+		*hdr = h;
+		return 1;
+	}
+	q = memchr(m->target, '?', m->target_len);
+	if (q == NULL)
+		return 0;
+	end = m->target + m->target_len;
+	for (i = 0; i < r->nfrom_params; i++) {
+		nlen = strlen(r->from_params[i].name);
+		for (p = q + 1; p < end;) {
+			if ((size_t)(end - p) > nlen && p[nlen] == '=' &&
+			    memcmp(p, r->from_params[i].name, nlen) == 0) {
+				*tok = p + nlen + 1;
+				*len =
+				    (size_t)((memchr(*tok, '&',
+						  (size_t)(end - *tok)) != NULL
+						     ? (const char *)memchr(
+							   *tok, '&',
+							   (size_t)(end - *tok))
+						     : end) -
+					*tok);
+				return 1;
+			}
+			p = memchr(p, '&', (size_t)(end - p));
+			if (p == NULL)
+				break;
+			p++;
+		}
+	}
+	return 0;
+}
+
+/* The iss claim of a token, unverified, into out: to pick its rule. */
+static int
+inbound_token_issuer(const char *tok, size_t len, char *out, size_t outlen)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char *p, *end, *dot;
+	unsigned char buf[4096];
+	size_t n = 0;
+	unsigned int acc = 0;
+	int bits = 0;
+	const char *c;
+	json_t *j;
+
+	if ((dot = memchr(tok, '.', len)) == NULL)
+		return -1;
+	p = dot + 1;
+	if ((end = memchr(p, '.', len - (size_t)(p - tok))) == NULL)
+		return -1;
+	for (; p < end; p++) {
+		if ((c = memchr(b64, *p, 64)) == NULL)
+			return -1;
+		acc = acc << 6 | (unsigned int)(c - b64);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			if (n == sizeof(buf))
+				return -1;
+			buf[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	if ((j = json_loadb((const char *)buf, n, 0, NULL)) == NULL)
+		return -1;
+	c = json_string_value(json_object_get(j, "iss"));
+	if (c != NULL)
+		snprintf(out, outlen, "%s", c);
+	json_decref(j);
+	return c != NULL ? 0 : -1;
+}
+
+/* 401 in Envoy's words. */
+static int
+inbound_401(struct session *s, const char *why)
+{
+	struct http_exchange *hx = &s->hx;
+
+	metrics_deny(s->w->metrics, METRICS_DENY_JWT);
+	hx->reply_status = 401;
+	hx->reply_body = why;
+	hx->rflag = METRICS_RF_UAEX;
+	snprintf(hx->reply_headers, sizeof(hx->reply_headers),
+	    "www-authenticate: Bearer realm=\"http://%s%s\", "
+	    "error=\"invalid_token\"\r\n",
+	    hx->authority, hx->path);
+	return ROUTE_REPLY;
+}
+
+/*
+ * RequestAuthentication: a token must be valid for the rule of its
+ * issuer; no token at all passes (authorization may then want one).
+ * Returns 0, or ROUTE_REPLY with the 401 set.
+ */
+static int
+inbound_jwt(
+    struct session *s, const struct snap_security *sec, struct inbound_req *ir)
+{
+	const struct snap_jwt_rule *r;
+	const struct http1_header *hdr;
+	const char *tok, *sub;
+	char iss[512];
+	struct jwt_rule jr;
+	enum jwt_status st;
+	size_t i, len;
+	int found = 0;
+
+	for (i = 0; i < sec->njwt; i++) {
+		r = &sec->jwt[i];
+		if (!inbound_token(ir->m, r, &tok, &len, &hdr))
+			continue;
+		if (!found++ &&
+		    inbound_token_issuer(tok, len, iss, sizeof(iss)) == -1)
+			return inbound_401(s, jwt_status_text(JWT_MALFORMED));
+		if (strcmp(iss, r->issuer) != 0)
+			continue;
+		if (r->keys == NULL)
+			return inbound_401(s, "Jwks remote fetch is failed");
+		memset(&jr, 0, sizeof(jr));
+		jr.issuer = r->issuer;
+		jr.audiences = r->audiences;
+		st = jwt_verify(
+		    r->keys, &jr, tok, len, (int64_t)time(NULL), &ir->claims);
+		if (st != JWT_OK)
+			return inbound_401(s, jwt_status_text(st));
+		sub = json_string_value(json_object_get(ir->claims, "sub"));
+		snprintf(ir->reqp, sizeof(ir->reqp), "%s/%.500s", iss,
+		    sub != NULL ? sub : "");
+		ir->rule = r;
+		ir->token_hdr = hdr;
+		ir->payload = (const char *)memchr(tok, '.', len) + 1;
+		ir->payload_len =
+		    (size_t)((const char *)memchr(ir->payload, '.',
+				 len - (size_t)(ir->payload - tok)) -
+			ir->payload);
+		return 0;
+	}
+	if (found)
+		return inbound_401(s, "Jwt issuer is not configured");
+	return 0;
+}
+
+static void
+inbound_authz_req(
+    struct session *s, struct inbound_req *ir, struct authz_request *ar)
+{
+	const struct http1_msg *m = ir->m;
+	const char *q, *host;
+	size_t hostlen;
+
+	memset(ar, 0, sizeof(*ar));
+	ar->principal = ir->principal[0] != '\0' ? ir->principal : NULL;
+	ar->source = (const struct sockaddr *)&s->peer;
+	ar->remote = (const struct sockaddr *)&s->peer;
+	ar->destination = (const struct sockaddr *)&s->orig;
+	ar->port = (uint16_t)netaddr_port(&s->orig);
+	if (m == NULL)
+		return;
+	ar->http = 1;
+	ar->method = m->method;
+	ar->method_len = m->method_len;
+	ar->path = m->target;
+	q = memchr(m->target, '?', m->target_len);
+	ar->path_len = q != NULL ? (size_t)(q - m->target) : m->target_len;
+	if (m->host != NULL &&
+	    snap_authority_host(
+		m->host->value, m->host->value_len, &host, &hostlen) == 0) {
+		ar->host = host;
+		ar->host_len = hostlen;
+	}
+	ar->header = inbound_header_cb;
+	ar->header_arg = (void *)(uintptr_t)m;
+	ar->request_principal = ir->reqp[0] != '\0' ? ir->reqp : NULL;
+	ar->claims = ir->claims;
+}
+
+/* Logs a denial at most once a second per worker. */
+static void
+inbound_log_deny(struct session *s, const struct authz_decision *d)
+{
+	struct worker *w = s->w;
+	char p[64];
+
+	if (w->last_mtls_log == worker_now(w))
+		return;
+	w->last_mtls_log = worker_now(w);
+	netaddr_str(&s->peer, p, sizeof(p));
+	log_info("inbound from %s (%s) denied: %s", p,
+	    s->tcpkey.peer[0] != '\0' ? s->tcpkey.peer : "no identity",
+	    d->reason != NULL ? d->reason : "denied");
+}
+
+static void
+inbound_principal(struct session *s, struct inbound_req *ir)
+{
+	const char *p = s->tcpkey.peer;
+
+	ir->principal[0] = '\0';
+	if (strncmp(p, "spiffe://", 9) == 0)
+		snprintf(ir->principal, sizeof(ir->principal), "%s", p + 9);
+}
+
+/* The rate limits; 0 to go on, or ROUTE_REPLY with the 429 set. */
+static int
+inbound_rate_limit(
+    struct session *s, const struct snap_security *sec, struct inbound_req *ir)
+{
+	struct http_exchange *hx = &s->hx;
+	const struct ratelimit_rule *rl;
+	const struct http1_header *h;
+	const struct http1_msg *m = ir->m;
+	const char *q, *key = NULL;
+	char addr[64];
+	uint64_t retry_ms;
+	size_t i, plen, klen = 0;
+
+	if (s->w->ratelimits == NULL &&
+	    (s->w->ratelimits = ratelimit_table_new(0)) == NULL)
+		return 0;
+	q = memchr(m->target, '?', m->target_len);
+	plen = q != NULL ? (size_t)(q - m->target) : m->target_len;
+	for (i = 0; i < sec->nlimits; i++) {
+		rl = &sec->limits[i];
+		if (!ratelimit_match(
+			rl, m->method, m->method_len, m->target, plen))
+			continue;
+		key = NULL;
+		klen = 0;
+		if (rl->per == RATELIMIT_PER_SOURCE) {
+			if (ir->principal[0] != '\0') {
+				key = ir->principal;
+			} else {
+				netaddr_str(&s->peer, addr, sizeof(addr));
+				*strrchr(addr, ':') = '\0';
+				key = addr;
+			}
+			klen = strlen(key);
+		} else if (rl->per == RATELIMIT_PER_HEADER &&
+		    rl->header != NULL &&
+		    (h = http1_find(m, rl->header)) != NULL) {
+			key = h->value;
+			klen = h->value_len;
+		}
+		if (ratelimit_take(
+			s->w->ratelimits, rl, key, klen, now_ns(), &retry_ms))
+			continue;
+		metrics_deny(s->w->metrics, METRICS_DENY_RATE_LIMIT);
+		hx->reply_status = 429;
+		hx->reply_body = "local_rate_limited";
+		hx->rflag = METRICS_RF_RL;
+		snprintf(hx->reply_headers, sizeof(hx->reply_headers),
+		    "retry-after: %llu\r\nx-weft-ratelimit: %s\r\n",
+		    (unsigned long long)((retry_ms + 999) / 1000), rl->id);
+		return ROUTE_REPLY;
+	}
+	return 0;
+}
+
+/* Writes the request head with the JWT's header operations. */
+static void
+inbound_jwt_headers(struct session *s, struct inbound_req *ir, const char *buf)
+{
+	const struct snap_jwt_rule *r = ir->rule;
+	struct snap_hdr set[17];
+	struct snap_hdr_ops ops;
+	char *remove[1], *vals[17], name[128];
+	const char *c;
+	json_t *v;
+	size_t i, n = 0;
+
+	memset(&ops, 0, sizeof(ops));
+	memset(vals, 0, sizeof(vals));
+	if (!r->forward && ir->token_hdr != NULL) {
+		snprintf(name, sizeof(name), "%.*s",
+		    (int)ir->token_hdr->name_len, ir->token_hdr->name);
+		remove[0] = name;
+		ops.remove = remove;
+		ops.nremove = 1;
+	}
+	if (r->payload_header != NULL) {
+		vals[n] = strndup(ir->payload, ir->payload_len);
+		set[n].name = (char *)(uintptr_t)r->payload_header;
+		set[n].value = vals[n];
+		n++;
+	}
+	for (i = 0; i < r->nclaim_headers && n < 17; i++) {
+		v = json_object_get(ir->claims, r->claim_headers[i].claim);
+		if (json_is_string(v))
+			vals[n] = strdup(json_string_value(v));
+		else if ((c = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT)) !=
+		    NULL)
+			vals[n] = (char *)(uintptr_t)c;
+		else
+			continue;
+		set[n].name = (char *)(uintptr_t)r->claim_headers[i].header;
+		set[n].value = vals[n];
+		n++;
+	}
+	ops.set = set;
+	ops.nset = n;
+	for (i = 0; i < n; i++)
+		if (set[i].value == NULL)
+			set[i].value = (char *)"";
+	http_write_head(s->head_out, buf, ir->m,
+	    s->hx.upgrade ? "upgrade" : NULL, &ops, NULL);
+	for (i = 0; i < n; i++)
+		free(vals[i]);
+}
+
+int
+inbound_http(struct session *s, const struct http1_msg *m, const char *buf)
+{
+	const struct snap_security *sec;
+	struct authz_request ar;
+	struct authz_decision d;
+	struct inbound_req ir;
+	int rc = ROUTE_PASS;
+
+	if (s->w->hold == NULL ||
+	    (sec = snapshot_security(s->w->hold->snap)) == NULL ||
+	    (sec->authz == NULL && sec->njwt == 0 && sec->nlimits == 0))
+		return ROUTE_PASS;
+	memset(&ir, 0, sizeof(ir));
+	ir.m = m;
+	inbound_principal(s, &ir);
+	if (sec->njwt > 0 && (rc = inbound_jwt(s, sec, &ir)) != 0)
+		goto out;
+	if (sec->authz != NULL) {
+		inbound_authz_req(s, &ir, &ar);
+		authz_eval(sec->authz, &ar, &d);
+		if (!d.allowed) {
+			inbound_log_deny(s, &d);
+			metrics_deny(s->w->metrics, METRICS_DENY_AUTHZ);
+			s->hx.reply_status = 403;
+			s->hx.reply_body = "RBAC: access denied";
+			s->hx.rflag = METRICS_RF_RBAC;
+			rc = ROUTE_REPLY;
+			goto out;
+		}
+	}
+	if (sec->nlimits > 0 && (rc = inbound_rate_limit(s, sec, &ir)) != 0)
+		goto out;
+	rc = ROUTE_PASS;
+	if (ir.rule != NULL &&
+	    (!ir.rule->forward || ir.rule->payload_header != NULL ||
+		ir.rule->nclaim_headers > 0)) {
+		inbound_jwt_headers(s, &ir, buf);
+		rc = ROUTE_FORWARD;
+	}
+out:
+	json_decref(ir.claims);
+	return rc;
+}
+
+int
+inbound_tcp(struct session *s)
+{
+	const struct snap_security *sec;
+	struct authz_request ar;
+	struct authz_decision d;
+	struct inbound_req ir;
+
+	if (s->w->hold == NULL ||
+	    (sec = snapshot_security(s->w->hold->snap)) == NULL ||
+	    sec->authz == NULL)
+		return 0;
+	memset(&ir, 0, sizeof(ir));
+	inbound_principal(s, &ir);
+	inbound_authz_req(s, &ir, &ar);
+	authz_eval(sec->authz, &ar, &d);
+	if (d.allowed)
+		return 0;
+	inbound_log_deny(s, &d);
+	metrics_deny(s->w->metrics, METRICS_DENY_AUTHZ);
+	return -1;
+}
