@@ -21,12 +21,20 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/http1/smuggle-dup-cl \
 	tests/fuzz/corpus/http1/smuggle-te-obs-fold \
 	tests/fuzz/corpus/http1/smuggle-te-space \
-	tests/fuzz/corpus/http1/upgrade-websocket
+	tests/fuzz/corpus/http1/upgrade-websocket \
+	tests/fuzz/fuzz_tls_hello.c \
+	tests/fuzz/corpus/tls_hello/app-alpn \
+	tests/fuzz/corpus/tls_hello/mesh-tls13 \
+	tests/fuzz/corpus/tls_hello/plaintext \
+	tests/fuzz/corpus/tls_hello/tls12-no-alpn
 
-CLEANFILES += tests/fuzz/fuzz_http1
+CLEANFILES += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_tls_hello
 
 .PHONY: fuzz
 fuzz:
 	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
 	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) || \
 	test $$? -eq 77
+	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
+	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) tls_hello \
+	|| test $$? -eq 77

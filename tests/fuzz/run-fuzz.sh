@@ -1,19 +1,30 @@
 #!/bin/sh
-# Builds the HTTP/1.x parser fuzzer with clang's libFuzzer and runs it for
-# a while over a copy of the seed corpus: run-fuzz.sh [SECONDS] (default
-# 30). The source and build trees come from WEFT_SRCDIR and WEFT_BUILDDIR
-# (default: the tree this script is in; the build tree holds config.h).
-# The fuzzer binary and any crash input are left in the build tree under
-# tests/fuzz/; rerun a crash with: tests/fuzz/fuzz_http1 CRASH-FILE
+# Builds a fuzzer with clang's libFuzzer and runs it for a while over a
+# copy of its seed corpus: run-fuzz.sh [SECONDS [TARGET]] (default 30
+# seconds; TARGET http1, the HTTP/1.x parser, or tls_hello, the
+# ClientHello peek). The source and build trees come from WEFT_SRCDIR and
+# WEFT_BUILDDIR (default: the tree this script is in; the build tree
+# holds config.h). The fuzzer binary and any crash input are left in the
+# build tree under tests/fuzz/; rerun a crash with:
+# tests/fuzz/fuzz_TARGET CRASH-FILE
 # Exit status: 0 no finding, 77 skipped (no clang with libFuzzer), 1 a
 # crash or a build failure.
 
 set -eu
 
 seconds=${1:-30}
+target=${2:-http1}
 case $seconds in
 '' | *[!0-9]*)
-	echo "usage: $0 [SECONDS]" >&2
+	echo "usage: $0 [SECONDS [http1|tls_hello]]" >&2
+	exit 2
+	;;
+esac
+case $target in
+http1) sources="src/lib/http1.c src/lib/log.c" dict=http1.dict ;;
+tls_hello) sources="src/lib/tls_hello.c" dict="" ;;
+*)
+	echo "usage: $0 [SECONDS [http1|tls_hello]]" >&2
 	exit 2
 	;;
 esac
@@ -47,38 +58,39 @@ fi
 
 out="$WEFT_BUILDDIR/tests/fuzz"
 mkdir -p "$out"
-echo "building $out/fuzz_http1"
+echo "building $out/fuzz_$target"
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
     -fno-sanitize-recover=undefined -Wall -Wextra -Wshadow -Wpointer-arith
     -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wformat=2"
-for src in src/lib/http1.c src/lib/log.c tests/fuzz/fuzz_http1.c; do
+for src in $sources "tests/fuzz/fuzz_$target.c"; do
 	obj="$T/$(basename "$src" .c).o"
 	# The harness must be warning-free; library warnings are the
 	# regular build's business (gcc, -Werror), so only shown here.
 	werror=""
-	[ "$src" = tests/fuzz/fuzz_http1.c ] && werror=-Werror
+	[ "$src" = "tests/fuzz/fuzz_$target.c" ] && werror=-Werror
 	# shellcheck disable=SC2086 # cflags is a list of words
 	"$FUZZ_CC" $cflags $werror -I "$WEFT_SRCDIR/src/lib" \
 	    -I "$WEFT_BUILDDIR" -c -o "$obj" "$WEFT_SRCDIR/$src"
 done
 # shellcheck disable=SC2086
-"$FUZZ_CC" $cflags -o "$out/fuzz_http1" "$T"/*.o
+"$FUZZ_CC" $cflags -o "$out/fuzz_$target" "$T"/*.o
 
 mkdir "$T/corpus"
-cp "$WEFT_SRCDIR"/tests/fuzz/corpus/http1/* "$T/corpus/"
+cp "$WEFT_SRCDIR/tests/fuzz/corpus/$target"/* "$T/corpus/"
+dictopt=""
+[ -n "$dict" ] && dictopt="-dict=$WEFT_SRCDIR/tests/fuzz/$dict"
 
 echo "fuzzing for $seconds seconds"
 rc=0
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$out/fuzz_http1" -max_total_time="$seconds" -timeout=10 \
+    "$out/fuzz_$target" -max_total_time="$seconds" -timeout=10 \
     -error_exitcode=1 -timeout_exitcode=1 -print_final_stats=1 \
-    -dict="$WEFT_SRCDIR/tests/fuzz/http1.dict" \
-    -artifact_prefix="$out/fuzz-http1-" "$T/corpus" || rc=$?
+    $dictopt -artifact_prefix="$out/fuzz-$target-" "$T/corpus" || rc=$?
 if [ "$rc" -ne 0 ]; then
 	echo "FAIL: run-fuzz.sh: the fuzzer found a problem (exit $rc);" \
 	    "inputs:" >&2
-	ls "$out"/fuzz-http1-* >&2 2>/dev/null || true
+	ls "$out/fuzz-$target-"* >&2 2>/dev/null || true
 	exit 1
 fi
-echo "PASS: run-fuzz.sh: no finding in $seconds seconds"
+echo "PASS: run-fuzz.sh: $target: no finding in $seconds seconds"
