@@ -43,6 +43,7 @@ struct tls_watch {
 		int present;
 	} files[3];
 	int failed_logged;
+	int expired_logged;
 };
 
 /*

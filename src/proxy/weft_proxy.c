@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "policy_db.h"
@@ -156,8 +157,20 @@ proxy_certs_reload(void)
 	char *cause = NULL;
 	int i, any = 0;
 
-	if (!tls_watch_changed(&px.certs_watch))
+	if (!tls_watch_changed(&px.certs_watch)) {
+		/* Said once, when the certificate in force runs out. */
+		if (px.certs != NULL && !px.certs_watch.expired_logged &&
+		    px.certs->not_after < (int64_t)time(NULL)) {
+			log_warnx("the certificate of %s in %s expired at %lld: "
+				  "mesh mTLS fails until weft-sync (or an "
+				  "operator) renews it",
+			    px.certs->spiffe, px.conf.certs_dir,
+			    (long long)px.certs->not_after);
+			px.certs_watch.expired_logged = 1;
+		}
 		return;
+	}
+	px.certs_watch.expired_logged = 0;
 	for (i = 0; i < 3; i++)
 		any |= px.certs_watch.files[i].present;
 	if (!any) {

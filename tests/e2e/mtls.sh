@@ -159,5 +159,6 @@ body=$(in_ns "$SRV" curl -s --max-time 2 -w ' %{http_code}' http://127.0.0.1:150
     tr -d '\n' || true)
 check "an expired certificate makes /ready fail and say why ($body)" \
     grep -q 'certificate expired.* 503$' <<<"$body"
+check "and the log says so" grep -q 'certificate of spiffe://cluster.local/ns/e2e/sa/srv.* expired at' "$T/proxy-srv.log"
 kill -0 "$SRV_PROXY"
 e2e_done
