@@ -16,8 +16,9 @@
  * bufferevent first (its events leave the base), then sends close_notify,
  * frees the SSL and closes the socket.
  *
- * Two limits of the design, both for weft's callers (weftctl, and
- * weft-sync's control loop, which carries no data path):
+ * Two limits of the design, both for weft's callers (weftctl,
+ * weft-sync's control loop, and weft-proxy's JWKS fetcher, which runs
+ * on a thread of its own: none carries a data path):
  * - A host name is resolved with getaddrinfo(3), which blocks the
  *   event_base for the lookup. libevent 2.1's evdns cannot cancel a
  *   lookup without leaking it when the base is freed, and
@@ -104,6 +105,7 @@ struct https_client {
 	unsigned char pin[32]; /* SHA-256 of the pinned certificate's DER */
 	char *bearer;
 	struct timeval timeout;
+	size_t max_body;
 	TAILQ_HEAD(, https_req) reqs;
 };
 
@@ -475,6 +477,11 @@ https_client_ctx(
 			return -1;
 		SSL_CTX_set_cert_verify_callback(
 		    c->ctx, https_client_verify_cb, c);
+	} else if (conf->system_roots) {
+		if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
+			https_ssl_cause(cause, "the system's trust store");
+			return -1;
+		}
 	} else {
 		https_cause(cause, "neither a CA file nor a CA fingerprint");
 		return -1;
@@ -612,6 +619,7 @@ https_client_new(struct event_base *base, const char *base_url,
 	}
 	c->timeout.tv_sec =
 	    conf->timeout_sec > 0 ? conf->timeout_sec : HTTPS_DEFAULT_TIMEOUT;
+	c->max_body = conf->max_body > 0 ? conf->max_body : HTTPS_MAX_BODY;
 	if (conf->bearer != NULL) {
 		if (!https_bearer_ok(conf->bearer)) {
 			https_cause(cause, "bad bearer token");
@@ -1087,11 +1095,11 @@ https_req_head(struct https_req *req, struct evbuffer *in)
 	case HTTP1_BODY_NONE:
 		return 2;
 	case HTTP1_BODY_LENGTH:
-		if (m->content_length > HTTPS_MAX_BODY) {
+		if (m->content_length > req->c->max_body) {
 			https_req_error(req,
 			    "response body too large (%llu bytes, limit %zu)",
 			    (unsigned long long)m->content_length,
-			    HTTPS_MAX_BODY);
+			    req->c->max_body);
 			return -1;
 		}
 		req->remaining = m->content_length;
@@ -1134,12 +1142,12 @@ https_req_dechunk(struct https_req *req, const char *p, size_t len)
 			if (*p == '\n') {
 				if (req->dc_size == 0)
 					req->dc = HTTPS_DC_TRAILER;
-				else if (req->dc_size > HTTPS_MAX_BODY -
+				else if (req->dc_size > req->c->max_body -
 					evbuffer_get_length(req->body)) {
 					https_req_error(req,
 					    "response body too large "
 					    "(limit %zu bytes)",
-					    HTTPS_MAX_BODY);
+					    req->c->max_body);
 					return -1;
 				} else
 					req->dc = HTTPS_DC_DATA;
@@ -1246,10 +1254,10 @@ https_req_parse(struct https_req *req)
 		case HTTPS_S_EOF:
 			n = evbuffer_get_length(in);
 			if (n >
-			    HTTPS_MAX_BODY - evbuffer_get_length(req->body)) {
+			    req->c->max_body - evbuffer_get_length(req->body)) {
 				https_req_fail(req,
 				    "response body too large (limit %zu bytes)",
-				    HTTPS_MAX_BODY);
+				    req->c->max_body);
 				return 1;
 			}
 			if (evbuffer_add_buffer(req->body, in) == -1) {

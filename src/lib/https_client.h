@@ -1,8 +1,10 @@
 /*
- * An HTTPS client for weft's own API (weftctl, weft-sync): one request
- * per TLS connection, on a caller's event_base, or blocking. TLS 1.2 or
+ * An HTTPS client for weft's own API (weftctl, weft-sync) and for the
+ * JWKS of RequestAuthentication jwksUri's (weft-proxy): one request per
+ * TLS connection, on a caller's event_base, or blocking. TLS 1.2 or
  * later; the server is checked against a CA file, or, on a join token's
- * first contact, against a pinned CA fingerprint; optional client
+ * first contact, against a pinned CA fingerprint, or, when the caller
+ * asks for it, against the system's trust store; optional client
  * certificate and bearer token.
  */
 #ifndef WEFT_HTTPS_CLIENT_H
@@ -16,17 +18,30 @@ struct https_client_conf {
 	/*
 	 * Trust: the server's chain must verify against ca_file (PEM), and
 	 * its certificate must match the URL's host (DNS name or IP
-	 * address). When ca_file is NULL, pin_sha256 (64 hex digits) must
-	 * be set: the chain the server sends must then include a
-	 * certificate with that SHA-256 fingerprint, the leaf must verify
-	 * against that certificate, and match the host.
+	 * address). When ca_file is NULL and pin_sha256 (64 hex digits) is
+	 * set, the chain the server sends must include a certificate with
+	 * that SHA-256 fingerprint, the leaf must verify against that
+	 * certificate, and match the host. When both are NULL and
+	 * system_roots is set, the chain must verify against OpenSSL's
+	 * default trust store (SSL_CTX_set_default_verify_paths(): the
+	 * distribution's CA bundle, or SSL_CERT_FILE and SSL_CERT_DIR), and
+	 * match the host. With none of the three, https_client_new() fails:
+	 * the public roots are trusted only on request, never by default
+	 * for weft's own API, whose CA is the mesh's.
 	 */
 	const char *ca_file;
 	const char *pin_sha256;
+	int system_roots;
 	const char *cert_file; /* client certificate (PEM), or NULL */
 	const char *key_file;  /* its key, when cert_file is set */
 	const char *bearer;    /* "Authorization: Bearer ..." or NULL */
 	int timeout_sec;       /* connect + whole exchange; 0 means 30 */
+	/*
+	 * The largest response body accepted, checked as it arrives (a
+	 * larger one fails the request with "response body too large");
+	 * 0 means 64 MiB.
+	 */
+	size_t max_body;
 };
 
 struct https_response {

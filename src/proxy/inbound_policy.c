@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "authz.h"
+#include "jwks_fetch.h"
 #include "jwt.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -167,6 +168,8 @@ inbound_jwt(
 {
 	const struct snap_jwt_rule *r;
 	const struct http1_header *hdr;
+	const struct jwt_keys *keys;
+	struct jwks_keys *held;
 	const char *tok, *sub;
 	char iss[512];
 	struct jwt_rule jr;
@@ -183,13 +186,18 @@ inbound_jwt(
 			return inbound_401(s, jwt_status_text(JWT_MALFORMED));
 		if (strcmp(iss, r->issuer) != 0)
 			continue;
-		if (r->keys == NULL)
+		/* jwksUri keys: a reference for this one verification. */
+		held = NULL;
+		if ((keys = r->keys) == NULL)
+			keys = jwks_entry_keys(r->jwks, &held);
+		if (keys == NULL)
 			return inbound_401(s, "Jwks remote fetch is failed");
 		memset(&jr, 0, sizeof(jr));
 		jr.issuer = r->issuer;
 		jr.audiences = r->audiences;
 		st = jwt_verify(
-		    r->keys, &jr, tok, len, (int64_t)time(NULL), &ir->claims);
+		    keys, &jr, tok, len, (int64_t)time(NULL), &ir->claims);
+		jwks_keys_release(held);
 		if (st != JWT_OK)
 			return inbound_401(s, jwt_status_text(st));
 		sub = json_string_value(json_object_get(ir->claims, "sub"));

@@ -55,6 +55,8 @@ struct proxy_conf {
 	int upstream_idle_ms;
 	int drain_timeout_ms;
 	size_t max_head;
+	const char *jwks_ca; /* trust of jwksUri fetches; NULL: the system's */
+	int jwks_refresh_ms; /* jwksUri refresh after a success */
 };
 
 struct proxy;

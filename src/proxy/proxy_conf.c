@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "duration.h"
+#include "jwks_fetch.h"
 #include "proxy.h"
 
 #define DEFAULT_DB    "/var/lib/weft/policy.db"
@@ -39,6 +40,8 @@ enum {
 	OPT_DETECT_TIMEOUT,
 	OPT_UPSTREAM_IDLE,
 	OPT_MAX_HEADER,
+	OPT_JWKS_CA,
+	OPT_JWKS_REFRESH,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -69,6 +72,8 @@ static const struct option proxy_options[] = {
     {"detect-timeout", required_argument, NULL, OPT_DETECT_TIMEOUT},
     {"upstream-idle-timeout", required_argument, NULL, OPT_UPSTREAM_IDLE},
     {"max-header-size", required_argument, NULL, OPT_MAX_HEADER},
+    {"jwks-ca", required_argument, NULL, OPT_JWKS_CA},
+    {"jwks-refresh", required_argument, NULL, OPT_JWKS_REFRESH},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -93,6 +98,7 @@ proxy_usage(FILE *f)
 	    "                  [--header-timeout D] [--detect-timeout D]\n"
 	    "                  [--upstream-idle-timeout D] "
 	    "[--max-header-size BYTES]\n"
+	    "                  [--jwks-ca FILE] [--jwks-refresh D]\n"
 	    "                  [--help] [--version]\n");
 }
 
@@ -177,6 +183,7 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 	c->detect_timeout_ms = 250;
 	c->upstream_idle_ms = 60000;
 	c->max_head = 65536;
+	c->jwks_refresh_ms = JWKS_REFRESH_MS;
 
 	opterr = 0; /* one line of our own instead of getopt's and the usage */
 	while ((ch = getopt_long(argc, argv, ":", proxy_options, NULL)) != -1) {
@@ -277,6 +284,16 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 		case OPT_MAX_HEADER:
 			c->max_head = (size_t)conf_number("max-header-size",
 			    optarg, 1024, 1048576, "a size in bytes");
+			break;
+		case OPT_JWKS_CA:
+			c->jwks_ca = optarg;
+			break;
+		case OPT_JWKS_REFRESH:
+			c->jwks_refresh_ms =
+			    conf_duration("jwks-refresh", optarg);
+			if (c->jwks_refresh_ms < 1000)
+				fatalx("--jwks-refresh: \"%s\" is under 1s",
+				    optarg);
 			break;
 		case OPT_HELP:
 			proxy_usage(stdout);

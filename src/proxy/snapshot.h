@@ -336,6 +336,12 @@ struct snap_jwt_rule {
 	const char *const *audiences; /* NULL-terminated */
 	struct jwt_keys *keys;        /* NULL: none usable (yet) */
 	const char *jwks_uri;         /* NULL: inline jwks */
+	/*
+	 * Without inline jwks, the cache entry of jwks_uri (jwks_fetch.h),
+	 * whose keys change as they are fetched; NULL in programs that do
+	 * not fetch.
+	 */
+	struct jwks_entry *jwks;
 	struct snap_jwt_from {
 		const char *name;   /* header (lower case) or query param */
 		const char *prefix; /* "Bearer " or "" */

@@ -8,18 +8,24 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "authz.h"
+#include "duration.h"
+#include "jwks_fetch.h"
 #include "jwt.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "snapshot.h"
 #include "snapshot_build.h"
 #include "xmalloc.h"
+
+/* Set by weft-proxy's jwks_fetch_init(); see jwks_fetch.h. */
+struct jwks_entry *(*jwks_registry)(const char *uri, int timeout_ms);
 
 /* Namespaces whose policies without a selector are mesh-wide. */
 static int
@@ -217,7 +223,8 @@ sec_jwt_rule(struct snapshot *s, const struct sb_sec *r, json_t *j,
     struct snap_jwt_rule *out, char **cause)
 {
 	json_t *list, *v;
-	const char *jwks, **aud;
+	const char *jwks, **aud, *timeout;
+	int64_t ms;
 	char *skipped = NULL, *c = NULL;
 	size_t i, n;
 
@@ -311,6 +318,13 @@ sec_jwt_rule(struct snapshot *s, const struct sb_sec *r, json_t *j,
 			log_info("RequestAuthentication %s/%s: %s",
 			    r->namespace, r->name, skipped);
 		free(skipped);
+	} else if (out->jwks_uri != NULL && jwks_registry != NULL) {
+		/* Shared by every snapshot naming the URI, never rebuilt. */
+		timeout = json_string_value(json_object_get(j, "timeout"));
+		if (timeout == NULL || duration_parse(timeout, &ms) == -1 ||
+		    ms > INT_MAX)
+			ms = 0;
+		out->jwks = jwks_registry(out->jwks_uri, (int)ms);
 	}
 	return 0;
 }

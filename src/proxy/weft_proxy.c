@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jwks_fetch.h"
 #include "policy_db.h"
 #include "proxy.h"
 #include "snapshot.h"
@@ -110,6 +111,8 @@ proxy_reload(void)
 		snapshot_unref(old);
 	for (i = 0; i < px.nworkers; i++)
 		worker_snapshot_changed(px.workers[i]);
+	/* The jwksUri's of the policy in force are fetched and refreshed. */
+	jwks_fetch_use(snapshot_security(snap));
 	if (version != px.globals.config_version || px.globals.reloads_ok == 0)
 		log_info("policy version %lld in force", (long long)version);
 	px.globals.config_version = version;
@@ -161,9 +164,10 @@ proxy_certs_reload(void)
 		/* Said once, when the certificate in force runs out. */
 		if (px.certs != NULL && !px.certs_watch.expired_logged &&
 		    px.certs->not_after < (int64_t)time(NULL)) {
-			log_warnx("the certificate of %s in %s expired at %lld: "
-				  "mesh mTLS fails until weft-sync (or an "
-				  "operator) renews it",
+			log_warnx(
+			    "the certificate of %s in %s expired at %lld: "
+			    "mesh mTLS fails until weft-sync (or an "
+			    "operator) renews it",
 			    px.certs->spiffe, px.conf.certs_dir,
 			    (long long)px.certs->not_after);
 			px.certs_watch.expired_logged = 1;
@@ -259,6 +263,8 @@ main(int argc, char **argv)
 {
 	struct timeval poll = {DB_POLL_MS / 1000, (DB_POLL_MS % 1000) * 1000};
 	struct event *sig_term, *sig_int, *sig_hup;
+	struct jwks_fetch_conf jwks;
+	char *cause = NULL;
 	int i;
 
 	log_init("weft-proxy", LOG_LEVEL_INFO);
@@ -293,6 +299,12 @@ main(int argc, char **argv)
 	if (admin_start(&px) == -1)
 		fatalx("cannot start the admin and metrics listeners");
 
+	memset(&jwks, 0, sizeof(jwks));
+	jwks.ca_file = px.conf.jwks_ca;
+	jwks.refresh_ms = px.conf.jwks_refresh_ms;
+	if (jwks_fetch_init(&jwks, &cause) == -1)
+		fatalx("--jwks-ca %s", cause);
+
 	pthread_mutex_init(&px.snap_mtx, NULL);
 	px.db = policy_db_new(px.conf.db_path);
 	policy_db_identity(px.db, px.conf.namespace, px.conf.labels);
@@ -324,6 +336,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(px.base);
 
+	jwks_fetch_stop();
 	for (i = 0; i < px.nworkers; i++)
 		worker_join(px.workers[i]);
 	for (i = 0; i < px.nworkers; i++) {
@@ -333,6 +346,8 @@ main(int argc, char **argv)
 	admin_stop(&px);
 	if (px.snap != NULL)
 		snapshot_unref(px.snap);
+	/* After the last snapshot, whose rules point at the entries. */
+	jwks_cache_free();
 	tls_certs_unref(px.certs);
 	policy_db_free(px.db);
 	event_free(sig_term);

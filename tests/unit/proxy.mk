@@ -41,3 +41,15 @@ tests_unit_test_ratelimit_SOURCES = tests/unit/test_ratelimit.c \
 tests_unit_test_ratelimit_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) \
 	-I$(top_srcdir)/src/proxy
 tests_unit_test_ratelimit_LDADD = src/lib/libweft.a $(CMOCKA_LIBS)
+
+# The jwksUri cache and its fetch thread, against an HTTP server in the
+# test; snapshots built from a policy DB reach it as the proxy's do.
+check_PROGRAMS += tests/unit/test_jwks_fetch
+TESTS += tests/unit/test_jwks_fetch
+tests_unit_test_jwks_fetch_SOURCES = tests/unit/test_jwks_fetch.c \
+	src/proxy/jwks_fetch.c src/proxy/jwks_fetch.h $(PROXY_POLICY_SOURCES)
+tests_unit_test_jwks_fetch_CFLAGS = $(PROXY_POLICY_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_jwks_fetch_LDADD = src/lib/libweft.a $(CMOCKA_LIBS) \
+	$(SQLITE_LIBS) $(JANSSON_LIBS) $(LIBJWT_LIBS) $(LIBEVENT_SSL_LIBS) \
+	$(LIBEVENT_LIBS) $(OPENSSL_LIBS) -lm

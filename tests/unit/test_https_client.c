@@ -708,6 +708,75 @@ test_wrong_ca(void **state)
 	free(s);
 }
 
+/* The system's roots do not know the test CA; a CA file still rules. */
+static void
+test_system_roots(void **state)
+{
+	struct https_client_conf conf;
+	struct result res;
+	struct srv *s = srv_start(SRV_LENGTH, 200, "secret");
+	char *url = url_of(s->port, "127.0.0.1");
+
+	memset(&conf, 0, sizeof(conf));
+	conf.system_roots = 1;
+	conf.timeout_sec = 10;
+	run(url, &conf, "GET", "/", NULL, NULL, &res);
+	assert_int_equal(res.status, 0);
+	assert_null(res.body);
+	assert_non_null(res.error);
+	if (strstr(res.error, "certificate verify failed") == NULL)
+		fail_msg("unexpected error: %s", res.error);
+	result_clear(&res);
+
+	conf.ca_file = pki.ca_file;
+	run(url, &conf, "GET", "/", NULL, NULL, &res);
+	srv_stop(s);
+	assert_null(res.error);
+	assert_int_equal(res.status, 200);
+	assert_string_equal(res.body, "secret");
+	assert_int_equal(s->handshake_failed, 1);
+	result_clear(&res);
+	free(url);
+	free(s);
+}
+
+/* max_body, at the limit and past it, in each framing. */
+static void
+test_max_body(void **state)
+{
+	static const enum srv_mode modes[] = {SRV_LENGTH, SRV_CHUNKED, SRV_EOF};
+	const char *body = "0123456789abcdef";
+	struct https_client_conf conf;
+	struct result res;
+	struct srv *s;
+	char *url;
+	size_t i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		s = srv_start(modes[i], 200, body);
+		url = url_of(s->port, "127.0.0.1");
+		conf_ca(&conf);
+		conf.max_body = strlen(body);
+		run(url, &conf, "GET", "/", NULL, NULL, &res);
+		assert_null(res.error);
+		assert_int_equal(res.status, 200);
+		assert_string_equal(res.body, body);
+		result_clear(&res);
+
+		conf.max_body = strlen(body) - 1;
+		run(url, &conf, "GET", "/", NULL, NULL, &res);
+		srv_stop(s);
+		assert_int_equal(res.status, 0);
+		assert_null(res.body);
+		assert_non_null(res.error);
+		if (strstr(res.error, "too large") == NULL)
+			fail_msg("mode %d: %s", (int)modes[i], res.error);
+		result_clear(&res);
+		free(url);
+		free(s);
+	}
+}
+
 static int
 count(const char *s, const char *what)
 {
@@ -1077,6 +1146,7 @@ test_bad_setup(void **state)
 	expect_new_error(
 	    "https://127.0.0.1", &conf, "No such file or directory");
 
+	/* No trust at all: refused, never the system's by default. */
 	memset(&conf, 0, sizeof(conf));
 	expect_new_error("https://127.0.0.1", &conf, "CA");
 	conf.pin_sha256 = "abcd";
@@ -1128,6 +1198,8 @@ main(void)
 	    cmocka_unit_test(test_short_body),
 	    cmocka_unit_test(test_too_large),
 	    cmocka_unit_test(test_wrong_ca),
+	    cmocka_unit_test(test_system_roots),
+	    cmocka_unit_test(test_max_body),
 	    cmocka_unit_test(test_pin),
 	    cmocka_unit_test(test_pin_upper_case),
 	    cmocka_unit_test(test_pin_wrong),
