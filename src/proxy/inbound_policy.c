@@ -19,6 +19,7 @@
 #include "authz.h"
 #include "jwks_fetch.h"
 #include "jwt.h"
+#include "jwt_cache.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "snapshot.h"
@@ -174,6 +175,7 @@ inbound_jwt(
 	char iss[512];
 	struct jwt_rule jr;
 	enum jwt_status st;
+	int64_t now, version;
 	size_t i, len;
 	int found = 0;
 
@@ -186,6 +188,13 @@ inbound_jwt(
 			return inbound_401(s, jwt_status_text(JWT_MALFORMED));
 		if (strcmp(iss, r->issuer) != 0)
 			continue;
+		now = (int64_t)time(NULL);
+		version = snapshot_version(s->w->hold->snap);
+		if (jwt_cache_get(s->w->jwt_cache, r, version, tok, len, now,
+			&ir->claims)) {
+			st = JWT_OK;
+			goto verified;
+		}
 		/* jwksUri keys: a reference for this one verification. */
 		held = NULL;
 		if ((keys = r->keys) == NULL)
@@ -195,11 +204,15 @@ inbound_jwt(
 		memset(&jr, 0, sizeof(jr));
 		jr.issuer = r->issuer;
 		jr.audiences = r->audiences;
-		st = jwt_verify(
-		    keys, &jr, tok, len, (int64_t)time(NULL), &ir->claims);
+		st = jwt_verify(keys, &jr, tok, len, now, &ir->claims);
 		jwks_keys_release(held);
 		if (st != JWT_OK)
 			return inbound_401(s, jwt_status_text(st));
+		if (s->w->jwt_cache == NULL)
+			s->w->jwt_cache = jwt_cache_new();
+		jwt_cache_put(
+		    s->w->jwt_cache, r, version, tok, len, now, ir->claims);
+	verified:
 		sub = json_string_value(json_object_get(ir->claims, "sub"));
 		snprintf(ir->reqp, sizeof(ir->reqp), "%s/%.500s", iss,
 		    sub != NULL ? sub : "");

@@ -241,6 +241,7 @@ struct worker {
 	struct snap_hold_list retired;      /* older ones still in use */
 	struct mirror_list mirrors;         /* mirrored requests in flight */
 	struct ratelimit_table *ratelimits; /* token buckets (inbound) */
+	struct jwt_cache *jwt_cache;        /* tokens verified (inbound) */
 	time_t last_unredirected_log;
 	time_t last_mtls_log;
 	int notify_fd; /* eventfd: the main thread asks for a drain */

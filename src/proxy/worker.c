@@ -9,6 +9,7 @@
 
 #include "lb.h"
 #include "proxy.h"
+#include "jwt_cache.h"
 #include "ratelimit.h"
 #include "snapshot.h"
 #include "xmalloc.h"
@@ -286,6 +287,7 @@ worker_free(struct worker *w)
 		listener_close(&w->listeners[i]);
 	mirror_free_all(w);
 	ratelimit_table_free(w->ratelimits);
+	jwt_cache_free(w->jwt_cache);
 	pool_clear(w);
 	if (w->hold != NULL)
 		worker_release(w, w->hold);
