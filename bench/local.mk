@@ -8,3 +8,41 @@ bench: src/proxy/weft-proxy$(EXEEXT) tests/backend/weft-testd$(EXEEXT)
 	WEFT_PROXY='$(abs_top_builddir)/src/proxy/weft-proxy$(EXEEXT)' \
 	WEFT_TESTD='$(abs_top_builddir)/tests/backend/weft-testd$(EXEEXT)' \
 	$(SHELL) $(srcdir)/bench/weft-bench.sh $(BENCH_ARGS)
+
+# `make bench-sync` measures the control plane at scale: 1,000 simulated
+# weft-sync clients of one weft-server (bench/sync-sim), and the policy DB
+# and snapshots of 1,000 services with 10,000 endpoints
+# (bench/snapshot-load times the proxy's own snapshot build).  Loopback
+# only, no root needed; options through BENCH_SYNC_ARGS, e.g.
+# make bench-sync BENCH_SYNC_ARGS='-q sync'; results in bench/RESULTS.md.
+noinst_PROGRAMS += bench/sync-sim
+EXTRA_DIST += bench/sync-scale.sh
+
+# Built by bench-sync only, so that `make` does not depend on the proxy's
+# snapshot sources staying as listed here: the same list as
+# PROXY_POLICY_SOURCES in tests/unit/proxy.mk, without the test fixture.
+EXTRA_PROGRAMS = bench/snapshot-load
+CLEANFILES += bench/snapshot-load$(EXEEXT)
+
+bench_sync_sim_SOURCES = bench/sync-sim.c
+bench_sync_sim_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
+	$(LIBEVENT_SSL_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS)
+bench_sync_sim_LDADD = src/lib/libweft.a $(LIBEVENT_SSL_LIBS) \
+	$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS)
+
+bench_snapshot_load_SOURCES = bench/snapshot-load.c \
+	src/proxy/policy_db.c src/proxy/snapshot.c \
+	src/proxy/snapshot_build.c src/proxy/snapshot_parse.c \
+	src/proxy/snapshot_security.c \
+	src/proxy/route_match.c src/proxy/lb.c
+bench_snapshot_load_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) \
+	$(JANSSON_CFLAGS) $(LIBJWT_CFLAGS) -I$(top_srcdir)/src/proxy
+bench_snapshot_load_LDADD = src/lib/libweft.a $(SQLITE_LIBS) \
+	$(JANSSON_LIBS) $(LIBJWT_LIBS) $(OPENSSL_LIBS) -lm
+
+.PHONY: bench-sync
+bench-sync: src/server/weft-server$(EXEEXT) src/sync/weft-sync$(EXEEXT) \
+    src/ctl/weftctl$(EXEEXT) bench/sync-sim$(EXEEXT) \
+    bench/snapshot-load$(EXEEXT)
+	WEFT_BUILDDIR='$(abs_top_builddir)' \
+	$(SHELL) $(srcdir)/bench/sync-scale.sh $(BENCH_SYNC_ARGS)
