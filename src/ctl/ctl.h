@@ -103,6 +103,16 @@ int ctl_remote_list(struct ctl *ctl, const char *kind, const char *ns,
 
 int ctl_status(struct ctl *ctl, int argc, char **argv);
 int ctl_token(struct ctl *ctl, int argc, char **argv);
+/* weftctl ca (ctl_ca.c): the CA's roots and their rotation (--server). */
+int ctl_ca(struct ctl *ctl, int argc, char **argv);
+
+/*
+ * weftctl explain (ctl_explain.c): how the proxies would route and
+ * decide one described request, from the local DB (--db only). Returns
+ * CTL_EXIT_OK when the request would be allowed, CTL_EXIT_FAIL when it
+ * would be refused or cannot be explained.
+ */
+int ctl_explain(struct ctl *ctl, int argc, char **argv);
 
 /* "user@host" for resources.applied_by, allocated. */
 char *ctl_applied_by(void);

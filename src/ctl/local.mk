@@ -32,15 +32,29 @@ src_ctl_weftctl_SOURCES = \
 	src/ctl/ctl_get.c \
 	src/ctl/ctl_delete.c \
 	src/ctl/ctl_status.c \
-	src/ctl/ctl_remote.c
+	src/ctl/ctl_remote.c \
+	src/ctl/ctl_ca.c \
+	src/ctl/ctl_explain.c
+# weftctl explain builds the proxy's own snapshots and decides on them.
+src_ctl_weftctl_SOURCES += \
+	src/proxy/policy_db.c src/proxy/policy_db.h \
+	src/proxy/snapshot.c src/proxy/snapshot.h \
+	src/proxy/snapshot_build.c src/proxy/snapshot_build.h \
+	src/proxy/snapshot_parse.c \
+	src/proxy/snapshot_security.c \
+	src/proxy/route_match.c \
+	src/proxy/lb.c src/proxy/lb.h \
+	src/proxy/ratelimit.c src/proxy/ratelimit.h
 src_ctl_weftctl_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS) \
-	$(YAML_CFLAGS)
+	$(YAML_CFLAGS) $(LIBJWT_CFLAGS) -I$(top_srcdir)/src/proxy
 src_ctl_weftctl_LDADD = src/lib/libweft.a $(SQLITE_LIBS) $(JANSSON_LIBS) \
-	$(YAML_LIBS) $(LIBEVENT_SSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) -lm
+	$(YAML_LIBS) $(LIBJWT_LIBS) $(LIBEVENT_SSL_LIBS) $(LIBEVENT_LIBS) \
+	$(OPENSSL_LIBS) -lm
 
 dist_man_MANS += man/weftctl.8 man/weft-policy.5
 
-# Needs only the sqlite3 command line tool, not root.
-CTL_TESTS = tests/e2e/ctl_apply.sh
+# No root needed: the sqlite3 and jq command line tools, and openssl for
+# ctl_explain's tokens.
+CTL_TESTS = tests/e2e/ctl_apply.sh tests/e2e/ctl_explain.sh
 EXTRA_DIST += $(CTL_TESTS)
 TESTS += $(CTL_TESTS)

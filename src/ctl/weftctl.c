@@ -1,7 +1,8 @@
 /*
  * weftctl: the user's command line for the mesh policy. It applies,
  * lists and deletes Istio-style configuration in a local policy DB
- * (--db), or, in a later version, through weft-server (--server).
+ * (--db) or through weft-server (--server), and explains how the
+ * proxies would route and decide a request (--db).
  */
 #include "config.h"
 
@@ -30,6 +31,17 @@ ctl_usage(FILE *f)
 	    "  delete KIND NAME... [-n NS] [--ignore-not-found]\n"
 	    "  delete -f FILE|- [-f ...] [-n NS] [--ignore-not-found]\n"
 	    "                      delete resources\n"
+	    "  explain --source SPIFFE-ID|WORKLOAD --destination "
+	    "HOST[:PORT]\n"
+	    "          [--method M] [--path P] [--header K=V]... "
+	    "[--jwt TOKEN]\n"
+	    "          [-n NS] [--trust-domain TD] [-o text|json]\n"
+	    "                      how the proxies would route and decide a "
+	    "request:\n"
+	    "                      route, destinations, endpoints, mTLS, JWT, "
+	    "authorization\n"
+	    "                      and rate limits; exit 0 when allowed, 1 "
+	    "when not (--db only)\n"
 	    "\n"
 	    "KIND: virtualservice (vs), destinationrule (dr), serviceentry "
 	    "(se),\n"
@@ -45,6 +57,10 @@ ctl_usage(FILE *f)
 	    "[--service-account SA]\n"
 	    "               [--ttl DURATION]\n"
 	    "                      print a join token for weft-sync\n"
+	    "  ca status [-o table|json] | ca bundle\n"
+	    "  ca rotate prepare|activate|finish [--force]\n"
+	    "                      the CA's roots; rotate the root "
+	    "without a restart\n"
 	    "\n"
 	    "  --db PATH          the local policy DB (default $WEFT_DB, else "
 	    "%s);\n"
@@ -119,6 +135,8 @@ static const struct {
     {"delete", ctl_delete},
     {"status", ctl_status},
     {"token", ctl_token},
+    {"ca", ctl_ca},
+    {"explain", ctl_explain},
 };
 
 int

@@ -26,13 +26,10 @@
 #include <openssl/x509v3.h>
 
 #include "ca.h"
+#include "ca_int.h"
 #include "log.h"
 #include "xmalloc.h"
 
-#define CA_CERT_FILE "ca.pem"
-#define CA_KEY_FILE  "ca-key.pem"
-#define CA_ROOT_SEC  ((int64_t)3652 * 86400) /* 10 years, leap days too */
-#define CA_SKEW_SEC  300
 /* Far enough for any real use, near enough that time_t cannot overflow. */
 #define CA_TTL_MAX    ((int64_t)100 * 365 * 86400)
 #define CA_FILE_MAX   (1024 * 1024)
@@ -40,24 +37,7 @@
 #define CA_SERIAL_LEN 16
 #define CA_SPIFFE     "spiffe://"
 
-struct ca_ext {
-	int nid;
-	const char *value;
-};
-
-struct ca {
-	X509 *cert;           /* the issuing certificate: the first of ca.pem */
-	EVP_PKEY *key;        /* its private key */
-	char *bundle;         /* ca.pem as read */
-	char fingerprint[65]; /* of the root: the last certificate of ca.pem */
-};
-
-static void ca_cause(char **, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-static void ca_ssl_cause(char **, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+void
 ca_cause(char **cause, const char *fmt, ...)
 {
 	va_list ap;
@@ -73,7 +53,7 @@ ca_cause(char **cause, const char *fmt, ...)
  * queue: it is per thread, and a stale entry would be blamed on the next
  * TLS call of this thread (SSL_get_error reads it).
  */
-static void
+void
 ca_ssl_cause(char **cause, const char *fmt, ...)
 {
 	char *msg, err[256];
@@ -166,7 +146,7 @@ ca_cert_parse(const char *pem, const char *what, char **cause)
  * takes STACK_OF() in a return type for an expression.)
  */
 /* clang-format off */
-static STACK_OF(X509) *
+STACK_OF(X509) *
 ca_certs_parse(const char *pem, const char *what, char **cause)
 /* clang-format on */
 {
@@ -221,7 +201,7 @@ ca_key_parse(const char *pem, const char *what, char **cause)
 	return key;
 }
 
-static char *
+char *
 ca_cert_pem(X509 *x, char **cause)
 {
 	BIO *bio;
@@ -240,7 +220,7 @@ ca_cert_pem(X509 *x, char **cause)
 }
 
 /* PKCS#8, unencrypted: what OpenSSL, Go and rustls all read. */
-static char *
+char *
 ca_key_pem(EVP_PKEY *key, char **cause)
 {
 	BIO *bio;
@@ -269,7 +249,7 @@ ca_pkey_generate(char **cause)
 	return key;
 }
 
-static int
+int
 ca_fingerprint_x509(X509 *x, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -288,7 +268,7 @@ ca_fingerprint_x509(X509 *x, char out[65])
 	return 0;
 }
 
-static int
+int
 ca_time_unix(const ASN1_TIME *t, int64_t *out)
 {
 	struct tm tm;
@@ -382,11 +362,12 @@ ca_ttl_check(int64_t ttl_sec, char **cause)
 }
 
 /*
- * O=weft, CN=cn. A longer CN is cut to the 64 characters X.509 allows:
- * it is only informational, the SANs are what peers check.
+ * O=weft, OU=ou (when not NULL), CN=cn. A longer CN is cut to the 64
+ * characters X.509 allows: it is only informational, the SANs are what
+ * peers check.
  */
 static X509_NAME *
-ca_name_new(const char *cn, char **cause)
+ca_name_new(const char *cn, const char *ou, char **cause)
 {
 	X509_NAME *name;
 	size_t len;
@@ -396,6 +377,9 @@ ca_name_new(const char *cn, char **cause)
 	if ((name = X509_NAME_new()) == NULL ||
 	    X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_ASC,
 		(const unsigned char *)"weft", -1, -1, 0) != 1 ||
+	    (ou != NULL &&
+		X509_NAME_add_entry_by_NID(name, NID_organizationalUnitName,
+		    MBSTRING_ASC, (const unsigned char *)ou, -1, -1, 0) != 1) ||
 	    X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_ASC,
 		(const unsigned char *)cn, (int)len, -1, 0) != 1) {
 		ca_ssl_cause(cause, "cannot build the name CN=%s", cn);
@@ -497,7 +481,7 @@ fail:
 }
 
 /* A random 128-bit serial (RFC 5280: positive, not zero). */
-static int
+int
 ca_serial_set(X509 *x, char **cause)
 {
 	unsigned char buf[CA_SERIAL_LEN];
@@ -525,7 +509,7 @@ out:
 	return rv;
 }
 
-static int
+int
 ca_validity_set(X509 *x, int64_t not_before, int64_t not_after, char **cause)
 {
 	if (ASN1_TIME_set(X509_getm_notBefore(x), (time_t)not_before) == NULL ||
@@ -537,7 +521,7 @@ ca_validity_set(X509 *x, int64_t not_before, int64_t not_after, char **cause)
 }
 
 /* Extensions in openssl.cnf syntax ("critical,CA:FALSE"), in order. */
-static int
+int
 ca_exts_add(
     X509 *x, X509V3_CTX *ctx, const struct ca_ext *exts, size_t n, char **cause)
 {
@@ -566,11 +550,12 @@ ca_exts_add(
 
 /*
  * What every certificate has: version 3, a random serial, the issuer's
- * subject, O=weft and CN=cn, a validity from skew ago to not_after.
+ * subject, O=weft, OU=ou (when not NULL) and CN=cn, a validity from
+ * skew ago to not_after.
  */
 static X509 *
-ca_x509_new(X509_NAME *issuer, const char *cn, EVP_PKEY *pub, int64_t now,
-    int64_t not_after, char **cause)
+ca_x509_new(X509_NAME *issuer, const char *cn, const char *ou, EVP_PKEY *pub,
+    int64_t now, int64_t not_after, char **cause)
 {
 	X509_NAME *subject;
 	X509 *x;
@@ -579,7 +564,7 @@ ca_x509_new(X509_NAME *issuer, const char *cn, EVP_PKEY *pub, int64_t now,
 		ca_ssl_cause(cause, "X509_new");
 		return NULL;
 	}
-	if ((subject = ca_name_new(cn, cause)) == NULL)
+	if ((subject = ca_name_new(cn, ou, cause)) == NULL)
 		goto fail;
 	if (issuer == NULL)
 		issuer = subject;
@@ -618,17 +603,18 @@ ca_leaf_new(struct ca *ca, EVP_PKEY *pub, const char *cn, GENERAL_NAMES *names,
 	    {NID_subject_key_identifier, "hash"},
 	    {NID_authority_key_identifier, "keyid:always"},
 	};
+	const struct ca_root *signer = ca_signer(ca);
 	X509V3_CTX ctx;
 	int64_t now, end;
 	X509 *x;
 
 	now = (int64_t)time(NULL);
 	end = now + ttl_sec;
-	x = ca_x509_new(
-	    X509_get_subject_name(ca->cert), cn, pub, now, end, cause);
+	x = ca_x509_new(X509_get_subject_name(signer->cert), cn, NULL, pub, now,
+	    end, cause);
 	if (x == NULL)
 		return NULL;
-	X509V3_set_ctx(&ctx, ca->cert, x, NULL, NULL, 0);
+	X509V3_set_ctx(&ctx, signer->cert, x, NULL, NULL, 0);
 	if (ca_exts_add(x, &ctx, exts, sizeof exts / sizeof exts[0], cause) ==
 	    -1)
 		goto fail;
@@ -637,7 +623,7 @@ ca_leaf_new(struct ca *ca, EVP_PKEY *pub, const char *cn, GENERAL_NAMES *names,
 		ca_ssl_cause(cause, "cannot add the subject alternative names");
 		goto fail;
 	}
-	if (X509_sign(x, ca->key, EVP_sha256()) <= 0) {
+	if (X509_sign(x, signer->key, EVP_sha256()) <= 0) {
 		ca_ssl_cause(cause, "cannot sign the certificate");
 		goto fail;
 	}
@@ -649,9 +635,9 @@ fail:
 	return NULL;
 }
 
-/* A self-signed root for trust_domain, with its new key. */
-static int
-ca_root_new(const char *trust_domain, X509 **cert, EVP_PKEY **key, char **cause)
+int
+ca_root_new(const char *trust_domain, const char *ou, X509 **cert,
+    EVP_PKEY **key, char **cause)
 {
 	/* No authorityKeyIdentifier: a root is its own authority. */
 	static const struct ca_ext exts[] = {
@@ -669,7 +655,7 @@ ca_root_new(const char *trust_domain, X509 **cert, EVP_PKEY **key, char **cause)
 		return -1;
 	now = (int64_t)time(NULL);
 	xasprintf(&cn, "weft root CA %s", trust_domain);
-	x = ca_x509_new(NULL, cn, k, now, now + CA_ROOT_SEC, cause);
+	x = ca_x509_new(NULL, cn, ou, k, now, now + CA_ROOT_SEC, cause);
 	free(cn);
 	if (x == NULL)
 		goto fail;
@@ -691,8 +677,7 @@ fail:
 	return -1;
 }
 
-/* 1 when path exists, 0 when it does not, -1 (with *cause) on error. */
-static int
+int
 ca_exists(const char *path, char **cause)
 {
 	struct stat sb;
@@ -721,7 +706,7 @@ ca_create(const char *cert_path, const char *key_path, const char *trust_domain,
 	int rv = -1;
 
 	if (ca_trust_domain_check(trust_domain, cause) == -1 ||
-	    ca_root_new(trust_domain, &cert, &key, cause) == -1)
+	    ca_root_new(trust_domain, NULL, &cert, &key, cause) == -1)
 		return -1;
 	if ((cert_pem = ca_cert_pem(cert, cause)) == NULL ||
 	    (key_pem = ca_key_pem(key, cause)) == NULL)
@@ -747,22 +732,23 @@ out:
 	return rv;
 }
 
-/* Fills ca from the contents of its two files. */
-static int
-ca_load(struct ca *ca, const char *cert_path, const char *cert_pem,
+int
+ca_root_load(struct ca_root *r, const char *cert_path, char *cert_pem,
     const char *key_path, const char *key_pem, char **cause)
 {
 	STACK_OF(X509) *certs = NULL;
 	X509 *first, *root;
 	int rv = -1;
 
+	memset(r, 0, sizeof *r);
+	r->pem = cert_pem;
 	if ((certs = ca_certs_parse(cert_pem, cert_path, cause)) == NULL)
-		return -1;
-	if ((ca->key = ca_key_parse(key_pem, key_path, cause)) == NULL)
+		goto out;
+	if ((r->key = ca_key_parse(key_pem, key_path, cause)) == NULL)
 		goto out;
 	first = sk_X509_value(certs, 0);
 	root = sk_X509_value(certs, sk_X509_num(certs) - 1);
-	if (X509_check_private_key(first, ca->key) != 1) {
+	if (X509_check_private_key(first, r->key) != 1) {
 		ca_ssl_cause(cause, "%s does not match the certificate of %s",
 		    key_path, cert_path);
 		goto out;
@@ -772,7 +758,7 @@ ca_load(struct ca *ca, const char *cert_path, const char *cert_pem,
 		    cause, "%s: the first certificate is not a CA", cert_path);
 		goto out;
 	}
-	if (ca_fingerprint_x509(root, ca->fingerprint) == -1) {
+	if (ca_fingerprint_x509(root, r->fingerprint) == -1) {
 		ca_cause(
 		    cause, "%s: cannot compute the fingerprint", cert_path);
 		goto out;
@@ -781,23 +767,47 @@ ca_load(struct ca *ca, const char *cert_path, const char *cert_pem,
 		ca_ssl_cause(cause, "X509_up_ref");
 		goto out;
 	}
-	ca->cert = first;
+	r->cert = first;
+	r->self_signed = sk_X509_num(certs) == 1 &&
+	    (X509_get_extension_flags(first) & EXFLAG_SS) != 0;
 	rv = 0;
 out:
 	sk_X509_pop_free(certs, X509_free);
+	if (rv == -1)
+		ca_root_clear(r);
 	return rv;
+}
+
+void
+ca_root_clear(struct ca_root *r)
+{
+	X509_free(r->cert);
+	EVP_PKEY_free(r->key);
+	free(r->pem);
+	memset(r, 0, sizeof *r);
+}
+
+/* The text of a private key does not outlive its use. */
+static void
+ca_key_text_free(char *key_pem)
+{
+	if (key_pem != NULL) {
+		OPENSSL_cleanse(key_pem, strlen(key_pem));
+		free(key_pem);
+	}
 }
 
 struct ca *
 ca_open(const char *dir, const char *trust_domain, char **cause)
 {
-	char *cert_path, *key_path, *key_pem = NULL;
+	char *cert_path, *key_path, *cert_pem = NULL, *key_pem = NULL;
 	int have_cert, have_key;
 	struct ca *ca = NULL;
 
 	xasprintf(&cert_path, "%s/%s", dir, CA_CERT_FILE);
 	xasprintf(&key_path, "%s/%s", dir, CA_KEY_FILE);
-	if ((have_cert = ca_exists(cert_path, cause)) == -1 ||
+	if (ca_rotation_recover(dir, cause) == -1 ||
+	    (have_cert = ca_exists(cert_path, cause)) == -1 ||
 	    (have_key = ca_exists(key_path, cause)) == -1)
 		goto out;
 	if (!have_cert && !have_key) {
@@ -812,18 +822,23 @@ ca_open(const char *dir, const char *trust_domain, char **cause)
 
 	/* Read back even when just created: one way in, checked once. */
 	ca = xcalloc(1, sizeof *ca);
-	if ((ca->bundle = ca_read_file(cert_path, cause)) == NULL ||
-	    (key_pem = ca_read_file(key_path, cause)) == NULL ||
-	    ca_load(ca, cert_path, ca->bundle, key_path, key_pem, cause) ==
-		-1) {
-		ca_free(ca);
-		ca = NULL;
+	ca->dir = xstrdup(dir);
+	ca->trust_domain = xstrdup(trust_domain);
+	if ((cert_pem = ca_read_file(cert_path, cause)) == NULL ||
+	    (key_pem = ca_read_file(key_path, cause)) == NULL) {
+		free(cert_pem);
+		goto fail;
 	}
+	if (ca_root_load(&ca->cur, cert_path, cert_pem, key_path, key_pem,
+		cause) == -1 ||
+	    ca_rotation_load(ca, cause) == -1)
+		goto fail;
+	goto out;
+fail:
+	ca_free(ca);
+	ca = NULL;
 out:
-	if (key_pem != NULL) {
-		OPENSSL_cleanse(key_pem, strlen(key_pem));
-		free(key_pem);
-	}
+	ca_key_text_free(key_pem);
 	free(key_path);
 	free(cert_path);
 	return ca;
@@ -834,9 +849,13 @@ ca_free(struct ca *ca)
 {
 	if (ca == NULL)
 		return;
-	X509_free(ca->cert);
-	EVP_PKEY_free(ca->key);
+	ca_root_clear(&ca->cur);
+	ca_root_clear(&ca->next);
+	free(ca->cross_pem);
 	free(ca->bundle);
+	free(ca->chain);
+	free(ca->trust_domain);
+	free(ca->dir);
 	free(ca);
 }
 
@@ -847,9 +866,21 @@ ca_bundle_pem(const struct ca *ca)
 }
 
 const char *
+ca_bundle_sha256(const struct ca *ca)
+{
+	return ca->bundle_sha;
+}
+
+const char *
+ca_chain_pem(const struct ca *ca)
+{
+	return ca->chain;
+}
+
+const char *
 ca_fingerprint(const struct ca *ca)
 {
-	return ca->fingerprint;
+	return ca_signer(ca)->fingerprint;
 }
 
 /*
@@ -1024,7 +1055,8 @@ ca_csr_make(const char *key_pem, const char *spiffe_id, char **cause)
 	    (key = ca_key_parse(key_pem, "key", cause)) == NULL)
 		return NULL;
 	if ((names = ca_sans_new(NULL, NULL, spiffe_id, cause)) == NULL ||
-	    (subject = ca_name_new(ca_spiffe_path(spiffe_id), cause)) == NULL)
+	    (subject = ca_name_new(ca_spiffe_path(spiffe_id), NULL, cause)) ==
+		NULL)
 		goto out;
 	if ((req = X509_REQ_new()) == NULL ||
 	    (exts = sk_X509_EXTENSION_new_null()) == NULL ||
@@ -1126,24 +1158,57 @@ out:
 	return rv;
 }
 
-int
-ca_cert_check(const char *cert_pem, const char *key_pem, const char *bundle_pem,
-    char **cause)
+/*
+ * The root above x among the certificates of bundle: a chain that
+ * stops at a trusted intermediate (a partial chain) belongs to the root
+ * of the bundle that issued it, which is what ca_fingerprint names.
+ */
+static X509 *
+ca_bundle_root(STACK_OF(X509) * bundle, X509 *x)
 {
-	STACK_OF(X509) *chain = NULL, *trusted = NULL;
+	X509 *issuer;
+	int depth, i;
+
+	for (depth = 0; depth < 8; depth++) {
+		if ((X509_get_extension_flags(x) & EXFLAG_SS) != 0)
+			break;
+		issuer = NULL;
+		for (i = 0; i < sk_X509_num(bundle) && issuer == NULL; i++) {
+			if (X509_check_issued(sk_X509_value(bundle, i), x) ==
+			    X509_V_OK)
+				issuer = sk_X509_value(bundle, i);
+		}
+		if (issuer == NULL)
+			break;
+		x = issuer;
+	}
+	return x;
+}
+
+/*
+ * Verifies cert_pem (leaf first) against the certificates of bundle_pem
+ * and, when key_pem is not NULL, that it is the leaf's key; fills
+ * anchor (when not NULL) with the fingerprint of the top of the chain.
+ */
+static int
+ca_verify(const char *cert_pem, const char *key_pem, const char *bundle_pem,
+    char *anchor, char **cause)
+{
+	STACK_OF(X509) *chain = NULL, *trusted = NULL, *verified;
 	X509_STORE_CTX *ctx = NULL;
 	X509_STORE *store = NULL;
 	EVP_PKEY *key = NULL;
-	X509 *leaf;
+	X509 *leaf, *top;
 	int i, rv = -1;
 
 	if ((chain = ca_certs_parse(cert_pem, "certificate", cause)) == NULL ||
-	    (key = ca_key_parse(key_pem, "key", cause)) == NULL ||
+	    (key_pem != NULL &&
+		(key = ca_key_parse(key_pem, "key", cause)) == NULL) ||
 	    (trusted = ca_certs_parse(bundle_pem, "trust bundle", cause)) ==
 		NULL)
 		goto out;
 	leaf = sk_X509_value(chain, 0);
-	if (X509_check_private_key(leaf, key) != 1) {
+	if (key != NULL && X509_check_private_key(leaf, key) != 1) {
 		ERR_clear_error();
 		ca_cause(cause, "key does not match the certificate");
 		goto out;
@@ -1177,6 +1242,18 @@ ca_cert_check(const char *cert_pem, const char *key_pem, const char *bundle_pem,
 			X509_STORE_CTX_get_error(ctx)));
 		goto out;
 	}
+	if (anchor != NULL) {
+		verified = X509_STORE_CTX_get0_chain(ctx);
+		top = verified != NULL && sk_X509_num(verified) > 0
+		    ? sk_X509_value(verified, sk_X509_num(verified) - 1)
+		    : NULL;
+		if (top == NULL ||
+		    ca_fingerprint_x509(ca_bundle_root(trusted, top), anchor) ==
+			-1) {
+			ca_cause(cause, "cannot read the verified chain");
+			goto out;
+		}
+	}
 	rv = 0;
 out:
 	X509_STORE_CTX_free(ctx);
@@ -1185,6 +1262,37 @@ out:
 	sk_X509_pop_free(chain, X509_free);
 	EVP_PKEY_free(key);
 	return rv;
+}
+
+int
+ca_cert_check(const char *cert_pem, const char *key_pem, const char *bundle_pem,
+    char **cause)
+{
+	return ca_verify(cert_pem, key_pem, bundle_pem, NULL, cause);
+}
+
+int
+ca_cert_anchor(
+    const char *cert_pem, const char *bundle_pem, char out[65], char **cause)
+{
+	return ca_verify(cert_pem, NULL, bundle_pem, out, cause);
+}
+
+void
+ca_sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32)
+		fatalx("SHA-256 is not available");
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[2 * mdlen] = '\0';
 }
 
 int

@@ -17,25 +17,97 @@
 struct ca;
 
 /*
+ * Where a rotation of the root stands. A rotation is three steps:
+ * prepare (a next root joins the trust bundle), activate (the next
+ * root signs) and finish (the next root becomes the only one).
+ */
+enum ca_phase {
+	CA_PHASE_NONE,      /* one root, which signs */
+	CA_PHASE_PREPARED,  /* the next root is trusted; the current signs */
+	CA_PHASE_ACTIVATED, /* both are trusted; the next root signs */
+};
+
+/*
  * Loads the CA of dir: ca.pem (the root certificate, or an intermediate
  * followed by the chain up to its root) and ca-key.pem. When neither
  * exists, creates a self-signed root for trust_domain (10 years;
  * subject O=weft, CN=weft root CA <trust_domain>), writing ca-key.pem
  * with mode 0600 and ca.pem with 0644, each atomically. One of the two
  * missing, a key that does not match, or unreadable files are errors.
- * Returns NULL with *cause set.
+ *
+ * A rotation in progress is loaded too: the phase from ca-rotation and
+ * the next root from ca-next.pem and ca-next-key.pem; a finish that was
+ * interrupted is completed. Returns NULL with *cause set.
  */
 struct ca *ca_open(const char *dir, const char *trust_domain, char **cause);
 void ca_free(struct ca *ca);
 
-/* The trust bundle to hand out (the contents of ca.pem). */
+/*
+ * The trust bundle to hand out: the contents of ca.pem, followed during
+ * a rotation by those of ca-next.pem.
+ */
 const char *ca_bundle_pem(const struct ca *ca);
 
+/* The SHA-256 of the text of ca_bundle_pem(), as 64 hex digits. */
+const char *ca_bundle_sha256(const struct ca *ca);
+
 /*
- * The SHA-256 fingerprint of the root certificate's DER, as 64 lower
- * case hex digits: what a join token pins.
+ * What a TLS server holding a certificate of this CA sends after its
+ * own certificate: the trust bundle, preceded once the next root signs
+ * by the next root certified by the current one, so that a client that
+ * trusts (or pins) only the current root still finds a path.
+ */
+const char *ca_chain_pem(const struct ca *ca);
+
+/*
+ * The SHA-256 fingerprint of the DER of the root that signs now, as 64
+ * lower case hex digits: what a join token made now pins.
  */
 const char *ca_fingerprint(const struct ca *ca);
+
+/* What ca_roots() tells of a root of the trust bundle. */
+struct ca_root_info {
+	char fingerprint[65];
+	char subject[256]; /* one line, RFC 2253 */
+	int64_t not_before;
+	int64_t not_after;
+	int next;    /* the root a rotation brings in */
+	int signing; /* what is issued now chains to it */
+};
+
+/*
+ * Fills out (room for max entries) with the roots of the trust bundle,
+ * the current root first; returns how many there are (1 or 2).
+ */
+size_t ca_roots(const struct ca *ca, struct ca_root_info *out, size_t max);
+
+enum ca_phase ca_phase(const struct ca *ca);
+/* "none", "prepared", "activated". */
+const char *ca_phase_name(enum ca_phase phase);
+
+/*
+ * The steps of a rotation, each durable before it returns (a restart
+ * keeps the phase) and refused out of order with *cause set:
+ *
+ * ca_rotate_prepare: creates a new self-signed root (O=weft, OU=its
+ * creation time and a random tag, CN=weft root CA <trust domain>),
+ * writing ca-next-key.pem (0600) and ca-next.pem (0644), then
+ * ca-rotation. The bundle becomes both roots; the current still signs.
+ * Refused when ca.pem is not one self-signed root (an intermediate is
+ * rotated by the PKI that issued it).
+ *
+ * ca_rotate_activate: the next root signs from now on.
+ *
+ * ca_rotate_finish: the current root's files are kept as ca-old.pem and
+ * ca-old-key.pem (replacing those of an earlier rotation), the next
+ * root's become ca.pem and ca-key.pem, and the bundle is that root
+ * alone. Only after activate.
+ *
+ * Each returns 0, or -1 with *cause set and the CA as it was.
+ */
+int ca_rotate_prepare(struct ca *ca, char **cause);
+int ca_rotate_activate(struct ca *ca, char **cause);
+int ca_rotate_finish(struct ca *ca, char **cause);
 
 /*
  * Issues a workload certificate for the CSR csr_pem, after checking the
@@ -86,8 +158,20 @@ int ca_cert_info(
 int ca_cert_check(const char *cert_pem, const char *key_pem,
     const char *bundle_pem, char **cause);
 
+/*
+ * The fingerprint (as ca_fingerprint gives it) of the certificate of
+ * bundle_pem that cert_pem chains to, the top of the verified chain, as
+ * ca_cert_check verifies it but without a key. Returns 0, or -1 with
+ * *cause set.
+ */
+int ca_cert_anchor(
+    const char *cert_pem, const char *bundle_pem, char out[65], char **cause);
+
 /* SHA-256 of the DER of the first certificate of pem, as hex; -1 on error. */
 int ca_fingerprint_pem(const char *pem, char out[65]);
+
+/* SHA-256 of len bytes of data, as 64 lower case hex digits. */
+void ca_sha256_hex(const void *data, size_t len, char out[65]);
 
 /*
  * Writes len bytes of data to path atomically: a temporary file in the

@@ -1,5 +1,7 @@
-# src/lib/ca.c: the mesh CA and workload certificates (OpenSSL).
-src_lib_libweft_a_SOURCES += src/lib/ca.c src/lib/ca.h
+# src/lib/ca.c: the mesh CA and workload certificates (OpenSSL);
+# src/lib/ca_rotate.c: rotating its root.
+src_lib_libweft_a_SOURCES += src/lib/ca.c src/lib/ca.h \
+	src/lib/ca_int.h src/lib/ca_rotate.c
 src_lib_libweft_a_CFLAGS += $(OPENSSL_CFLAGS)
 
 check_PROGRAMS += tests/unit/test_ca

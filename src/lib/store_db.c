@@ -917,3 +917,38 @@ store_db_delete(struct store_db *d, enum config_kind kind, const char *ns,
 		return -1;
 	return 1;
 }
+
+int
+store_db_workload(struct store_db *d, const char *ns, const char *name,
+    char **service_account, char **address, char **labels, char **cause)
+{
+	static const char sql[] =
+	    "SELECT service_account, address, labels FROM workloads "
+	    "WHERE namespace = ?1 AND name = ?2 ORDER BY CASE source "
+	    "WHEN 'registered' THEN 0 WHEN 'WorkloadEntry' THEN 1 "
+	    "ELSE 2 END LIMIT 1";
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*service_account = *address = *labels = NULL;
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		store_db_fail(d, cause);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*service_account = store_db_column(st, 0);
+		*address = store_db_column(st, 1);
+		*labels = store_db_column(st, 2);
+		rc = 1;
+	} else if (rc == SQLITE_DONE)
+		rc = 0;
+	else {
+		store_db_fail(d, cause);
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -99,4 +99,13 @@ int store_db_put(struct store_db *db, const struct config_resource *r,
 int store_db_delete(struct store_db *db, enum config_kind kind, const char *ns,
     const char *name, char **cause);
 
+/*
+ * A workload by namespace and name (registered by weft-sync first, then
+ * a WorkloadEntry, then a ServiceEntry endpoint): its service account,
+ * address and labels (JSON text), allocated. Returns 1, 0 when there is
+ * none, -1 with *cause set.
+ */
+int store_db_workload(struct store_db *db, const char *ns, const char *name,
+    char **service_account, char **address, char **labels, char **cause);
+
 #endif

@@ -55,6 +55,11 @@ struct server_proxy {
 	int healthy;
 	int dirty;   /* reported values not yet written to the DB */
 	int waiting; /* sync requests of it held open */
+	/* What its weft-sync has, as last heard since this server started. */
+	char ca_bundle[65];   /* SHA-256 of its ca.pem, or "" */
+	char cert_root[65];   /* fingerprint of its certificate's root, or "" */
+	int64_t ca_bundle_at; /* when each was first heard as it is */
+	int64_t cert_root_at;
 };
 TAILQ_HEAD(server_proxies, server_proxy);
 
@@ -66,6 +71,7 @@ struct server_waiter {
 	struct event *timer;
 	struct server_proxy *proxy;
 	int64_t since;
+	char ca_bundle[65]; /* what the client has: the answer brings ours */
 };
 TAILQ_HEAD(server_waiters, server_waiter);
 
@@ -103,12 +109,20 @@ struct server_caller {
 	char workload[254]; /* join tokens only */
 	char spiffe_id[512];
 	int64_t cert_not_after; /* of the client certificate, or 0 */
+	char cert_root[65];     /* fingerprint of its verified root, or "" */
 	char *error;            /* why the credential was refused (allocated) */
 };
 
 /* server_http.c */
-int server_http_start(struct server *srv, const char *cert_pem,
-    const char *key_pem, char **cause);
+/* Issues the server's certificate (server_tls_cert) and listens. */
+int server_http_start(struct server *srv, char **cause);
+/*
+ * A new server certificate from the CA's signing root and a new TLS
+ * context with the CA's chain and bundle, for new connections; those
+ * open keep theirs. Returns 0, or -1 with *cause and the old context
+ * kept.
+ */
+int server_http_tls(struct server *srv, char **cause);
 void server_http_stop(struct server *srv);
 void server_reply_json(struct evhttp_request *req, int code, json_t *body);
 void server_reply_error(struct evhttp_request *req, int code, const char *fmt,
@@ -143,6 +157,8 @@ void server_resources_cb(struct server *srv, struct evhttp_request *req,
     const struct server_caller *c, const char *rest);
 
 /* server_feed.c: /v1/sync and the change feed */
+/* The CA's roots changed: every held sync request is answered now. */
+void server_feed_ca_changed(struct server *srv);
 void server_sync_cb(struct server *srv, struct evhttp_request *req,
     const struct server_caller *c);
 /* A transaction committed version: wake the waiters. */
@@ -159,6 +175,12 @@ struct server_proxy *server_proxy_find(
     struct server *srv, const char *ns, const char *workload);
 /* The proxy was heard from now. */
 void server_proxy_contact(struct server *srv, struct server_proxy *p);
+/*
+ * What p's weft-sync has: the hash of its trust bundle and the root of
+ * its certificate (either NULL or "" when not known from this request).
+ */
+void server_proxy_ca(
+    struct server_proxy *p, const char *bundle_sha, const char *cert_root);
 void server_register_cb(struct server *srv, struct evhttp_request *req,
     const struct server_caller *c);
 void server_certificates_cb(struct server *srv, struct evhttp_request *req,
@@ -170,7 +192,24 @@ void server_tokens_cb(struct server *srv, struct evhttp_request *req,
 /* Once a second: health by heartbeat, reported state to the DB. */
 void server_registry_tick(struct server *srv);
 
+/* server_ca.c: /v1/ca and /v1/ca/rotate */
+void server_ca_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
+void server_ca_rotate_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
+
 /* weft_server.c */
 int64_t server_now(void);
+/*
+ * The server's TLS certificate and key (allocated), from the CA's
+ * signing root, for every address of this host and the names given.
+ * Returns 0, or -1 with *cause set.
+ */
+int server_tls_cert(struct server *srv, char **cert, char **key, char **cause);
+/*
+ * Makes DIR/admin.pem and admin-key.pem (0600) when they are missing or
+ * do not chain to the CA's signing root. Returns 0, or -1 with *cause.
+ */
+int server_admin_cert(struct server *srv, char **cause);
 
 #endif

@@ -110,6 +110,9 @@ server_identify_cert(
     struct server *srv, struct evhttp_request *req, struct server_caller *c)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	STACK_OF(X509) *chain = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
 	struct bufferevent *bev;
 	struct tm tm;
 	X509 *cert;
@@ -139,6 +142,13 @@ server_identify_cert(
 	}
 	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
 		c->cert_not_after = (int64_t)timegm(&tm);
+	/* Which root: what a rotation of the root waits for. */
+	chain = SSL_get0_verified_chain(ssl);
+	if (chain != NULL && sk_X509_num(chain) > 0 &&
+	    X509_digest(sk_X509_value(chain, sk_X509_num(chain) - 1),
+		EVP_sha256(), md, &mdlen) == 1 &&
+	    mdlen == 32)
+		server_hex(md, 32, c->cert_root);
 	c->role = strcmp(c->spiffe_id, srv->admin_spiffe) == 0
 	    ? SERVER_ROLE_ADMIN
 	    : SERVER_ROLE_WORKLOAD;

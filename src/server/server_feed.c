@@ -4,7 +4,11 @@
  * held (long poll) until a transaction commits or its wait ends; a
  * workload of another history, ahead of the server, or behind the
  * changesets kept gets the whole policy as a snapshot instead. Each
- * sync request is also the workload's heartbeat and report.
+ * sync request is also the workload's heartbeat and report, including
+ * the hash of its trust bundle: every answer names the current bundle
+ * and signing root, and brings the bundle to a workload whose copy
+ * differs (at once: such a request is not held, and held requests are
+ * answered when the CA's roots change).
  */
 #include "config.h"
 
@@ -17,6 +21,7 @@
 #include <event2/http.h>
 #include <openssl/evp.h>
 
+#include "ca.h"
 #include "log.h"
 #include "schema_db.h"
 #include "server.h"
@@ -37,12 +42,43 @@ server_b64(const void *p, size_t len)
 	return out;
 }
 
+/*
+ * Every answer says which trust bundle is current and which root signs:
+ * a workload whose copy differs fetches the bundle (it comes with the
+ * answer, see server_feed_bundle) or renews its certificate.
+ */
 static json_t *
 server_feed_head(struct server *srv, int64_t version)
 {
-	return json_pack("{s:s, s:I, s:i}", "history",
+	return json_pack("{s:s, s:I, s:i, s:s, s:s, s:s}", "history",
 	    server_db_history(srv->db), "version", (json_int_t)version,
-	    "schema", SCHEMA_VERSION);
+	    "schema", SCHEMA_VERSION, "caBundleSha256",
+	    ca_bundle_sha256(srv->ca), "caSigner", ca_fingerprint(srv->ca),
+	    "caPhase", ca_phase_name(ca_phase(srv->ca)));
+}
+
+/* Whether a client that has the bundle of hash sha needs ours. */
+static int
+server_feed_stale(struct server *srv, const char *sha)
+{
+	return sha[0] != '\0' && strcmp(sha, ca_bundle_sha256(srv->ca)) != 0;
+}
+
+/* Adds the trust bundle to j for a client that has the bundle sha. */
+static json_t *
+server_feed_bundle(struct server *srv, json_t *j, const char *sha)
+{
+	json_t *copy;
+
+	if (!server_feed_stale(srv, sha))
+		return j;
+	/* j may be shared by the waiters at one version. */
+	copy = json_copy(j);
+	json_decref(j);
+	if (copy != NULL)
+		json_object_set_new(
+		    copy, "caBundle", json_string(ca_bundle_pem(srv->ca)));
+	return copy;
 }
 
 /* The snapshot answer (built once per policy version). */
@@ -152,7 +188,11 @@ server_waiter_answer(struct server_waiter *w, json_t *body)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
 	if (w->proxy != NULL)
 		server_proxy_contact(w->srv, w->proxy);
-	server_reply_json(w->req, 200, body);
+	body = server_feed_bundle(w->srv, body, w->ca_bundle);
+	if (body == NULL)
+		server_reply_error(w->req, 500, "out of memory");
+	else
+		server_reply_json(w->req, 200, body);
 	server_waiter_free(w);
 }
 
@@ -205,6 +245,19 @@ server_feed_committed(struct server *srv, int64_t version)
 }
 
 void
+server_feed_ca_changed(struct server *srv)
+{
+	struct server_waiter *w;
+	json_t *j;
+
+	while ((w = TAILQ_FIRST(&srv->waiters)) != NULL) {
+		j = server_feed_head(srv, w->since);
+		json_object_set_new(j, "changesets", json_array());
+		server_waiter_answer(w, j);
+	}
+}
+
+void
 server_feed_forget_proxy(struct server *srv, struct server_proxy *p)
 {
 	struct server_waiter *w;
@@ -253,7 +306,7 @@ server_sync_cb(struct server *srv, struct evhttp_request *req,
 	struct server_waiter *w;
 	struct server_proxy *p;
 	struct timeval tv;
-	char *ns, *wl, *history, *cause = NULL;
+	char *ns, *wl, *history, *bundle, *cause = NULL, sha[65];
 	int64_t since, wait, applied, proxy_version;
 	int bad = 0, same;
 	json_t *j;
@@ -269,6 +322,13 @@ server_sync_cb(struct server *srv, struct evhttp_request *req,
 	wait = server_query_int(req, "wait", 0, &bad);
 	applied = server_query_int(req, "applied", since, &bad);
 	proxy_version = server_query_int(req, "proxyVersion", -1, &bad);
+	/* The hash of the client's ca.pem; anything else is no answer. */
+	bundle = server_query(req, "caBundle");
+	sha[0] = '\0';
+	if (bundle != NULL && strlen(bundle) == 64 &&
+	    strspn(bundle, "0123456789abcdef") == 64)
+		memcpy(sha, bundle, sizeof sha);
+	free(bundle);
 	if (ns == NULL || wl == NULL || bad) {
 		server_reply_error(req, 400,
 		    "expected namespace, workload and a numeric since");
@@ -287,8 +347,12 @@ server_sync_cb(struct server *srv, struct evhttp_request *req,
 	p->applied_version = same ? applied : 0;
 	p->proxy_version = same ? proxy_version : -1;
 	p->dirty = 1;
+	server_proxy_ca(
+	    p, sha, c->role == SERVER_ROLE_WORKLOAD ? c->cert_root : NULL);
 	server_proxy_contact(srv, p);
-	if (same && since == srv->version && wait > 0) {
+	/* A client with another trust bundle gets ours at once. */
+	if (same && since == srv->version && wait > 0 &&
+	    !server_feed_stale(srv, sha)) {
 		if (wait > SERVER_FEED_MAX_WAIT_SEC)
 			wait = SERVER_FEED_MAX_WAIT_SEC;
 		if (wait > srv->conf.heartbeat_timeout_sec / 3)
@@ -300,6 +364,7 @@ server_sync_cb(struct server *srv, struct evhttp_request *req,
 		w->req = req;
 		w->proxy = p;
 		w->since = since;
+		memcpy(w->ca_bundle, sha, sizeof w->ca_bundle);
 		w->timer = evtimer_new(srv->base, server_waiter_timeout_cb, w);
 		tv.tv_sec = wait;
 		tv.tv_usec = 0;
@@ -314,6 +379,10 @@ server_sync_cb(struct server *srv, struct evhttp_request *req,
 		log_warnx("change feed: %s", cause);
 		server_reply_error(req, 500, "cannot read the change feed");
 		free(cause);
+		goto out;
+	}
+	if ((j = server_feed_bundle(srv, j, sha)) == NULL) {
+		server_reply_error(req, 500, "out of memory");
 		goto out;
 	}
 	server_reply_json(req, 200, j);

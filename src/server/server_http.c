@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -167,6 +168,10 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		server_status_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/tokens") == 0)
 		server_tokens_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/ca") == 0)
+		server_ca_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/ca/rotate") == 0)
+		server_ca_rotate_cb(srv, req, &c);
 	else
 		server_reply_error(req, 404, "no such API: %s", path);
 	server_caller_clear(&c);
@@ -208,30 +213,58 @@ server_ssl_fail(const char *what, char **cause)
 	return -1;
 }
 
-static int
-server_tls_init(struct server *srv, const char *cert_pem, const char *key_pem,
-    const char *bundle_pem, char **cause)
+/*
+ * The certificates of pem, in order (NULL when there is none).
+ * (clang-format 14 takes STACK_OF() in a return type for an expression.)
+ */
+/* clang-format off */
+static STACK_OF(X509_INFO) *
+server_pem_infos(const char *pem)
+/* clang-format on */
 {
 	STACK_OF(X509_INFO) *infos = NULL;
+	BIO *bio;
+
+	if ((bio = BIO_new_mem_buf(pem, -1)) == NULL)
+		return NULL;
+	infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	return infos;
+}
+
+/*
+ * A TLS context for cert_pem and key_pem: the CA's chain follows the
+ * certificate (a joining client pins a root, and a client that trusts
+ * only the current root needs the cross certificate during a rotation);
+ * client certificates are checked against the roots of the bundle.
+ */
+static SSL_CTX *
+server_tls_ctx(
+    struct server *srv, const char *cert_pem, const char *key_pem, char **cause)
+{
+	STACK_OF(X509_INFO) *chain = NULL, *roots = NULL;
 	X509_INFO *info;
 	X509_STORE *store;
 	SSL_CTX *ctx;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	BIO *bio;
-	int i, rc = -1;
+	int i, ok = 0;
 
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
-		return server_ssl_fail("TLS", cause);
-	srv->ssl_ctx = ctx;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		server_ssl_fail("TLS", cause);
+		return NULL;
+	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx,
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 		SSL_OP_NO_COMPRESSION);
 	if (SSL_CTX_set_cipher_list(ctx,
 		"ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!RC4:!3DES") !=
-	    1)
-		return server_ssl_fail("TLS ciphers", cause);
+	    1) {
+		server_ssl_fail("TLS ciphers", cause);
+		goto out;
+	}
 	bio = BIO_new_mem_buf(cert_pem, -1);
 	cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
@@ -245,34 +278,62 @@ server_tls_init(struct server *srv, const char *cert_pem, const char *key_pem,
 		server_ssl_fail("server certificate", cause);
 		goto out;
 	}
-	/* Send the chain up to the root: a joining client pins the root. */
-	store = SSL_CTX_get_cert_store(ctx);
-	bio = BIO_new_mem_buf(bundle_pem, -1);
-	infos =
-	    bio != NULL ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
-	BIO_free(bio);
-	if (infos == NULL) {
+	if ((chain = server_pem_infos(ca_chain_pem(srv->ca))) == NULL ||
+	    (roots = server_pem_infos(ca_bundle_pem(srv->ca))) == NULL) {
 		server_ssl_fail("CA bundle", cause);
 		goto out;
 	}
-	for (i = 0; i < sk_X509_INFO_num(infos); i++) {
-		info = sk_X509_INFO_value(infos, i);
+	for (i = 0; i < sk_X509_INFO_num(chain); i++) {
+		info = sk_X509_INFO_value(chain, i);
+		if (info->x509 != NULL &&
+		    SSL_CTX_add1_chain_cert(ctx, info->x509) != 1) {
+			server_ssl_fail("CA chain", cause);
+			goto out;
+		}
+	}
+	store = SSL_CTX_get_cert_store(ctx);
+	for (i = 0; i < sk_X509_INFO_num(roots); i++) {
+		info = sk_X509_INFO_value(roots, i);
 		if (info->x509 == NULL)
 			continue;
-		if (SSL_CTX_add1_chain_cert(ctx, info->x509) != 1 ||
-		    X509_STORE_add_cert(store, info->x509) != 1 ||
+		if (X509_STORE_add_cert(store, info->x509) != 1 ||
 		    SSL_CTX_add_client_CA(ctx, info->x509) != 1) {
 			server_ssl_fail("CA bundle", cause);
 			goto out;
 		}
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, server_verify_cb);
-	rc = 0;
+	ok = 1;
 out:
-	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	sk_X509_INFO_pop_free(chain, X509_INFO_free);
+	sk_X509_INFO_pop_free(roots, X509_INFO_free);
 	X509_free(cert);
 	EVP_PKEY_free(key);
-	return rc;
+	if (!ok) {
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+int
+server_http_tls(struct server *srv, char **cause)
+{
+	char *cert = NULL, *key = NULL;
+	SSL_CTX *ctx;
+
+	if (server_tls_cert(srv, &cert, &key, cause) == -1)
+		return -1;
+	ctx = server_tls_ctx(srv, cert, key, cause);
+	OPENSSL_cleanse(key, strlen(key));
+	free(key);
+	free(cert);
+	if (ctx == NULL)
+		return -1;
+	/* Each SSL holds a reference to its context: old ones finish. */
+	SSL_CTX_free(srv->ssl_ctx);
+	srv->ssl_ctx = ctx;
+	return 0;
 }
 
 /* "ADDR:PORT", "[V6ADDR]:PORT", "ADDR" or ":PORT". */
@@ -313,14 +374,12 @@ server_split_listen(const char *s, char *host, size_t hostlen, int *port)
 }
 
 int
-server_http_start(
-    struct server *srv, const char *cert_pem, const char *key_pem, char **cause)
+server_http_start(struct server *srv, char **cause)
 {
 	char host[256];
 	int port;
 
-	if (server_tls_init(
-		srv, cert_pem, key_pem, ca_bundle_pem(srv->ca), cause) == -1)
+	if (server_http_tls(srv, cause) == -1)
 		return -1;
 	if (server_split_listen(srv->conf.listen, host, sizeof(host), &port) ==
 	    -1) {

@@ -57,6 +57,22 @@ server_proxy_contact(struct server *srv, struct server_proxy *p)
 	p->dirty = 1;
 }
 
+void
+server_proxy_ca(
+    struct server_proxy *p, const char *bundle_sha, const char *cert_root)
+{
+	if (bundle_sha != NULL && bundle_sha[0] != '\0' &&
+	    strcmp(p->ca_bundle, bundle_sha) != 0) {
+		snprintf(p->ca_bundle, sizeof p->ca_bundle, "%s", bundle_sha);
+		p->ca_bundle_at = server_now();
+	}
+	if (cert_root != NULL && cert_root[0] != '\0' &&
+	    strcmp(p->cert_root, cert_root) != 0) {
+		snprintf(p->cert_root, sizeof p->cert_root, "%s", cert_root);
+		p->cert_root_at = server_now();
+	}
+}
+
 int
 server_registry_load(struct server *srv, char **cause)
 {
@@ -245,6 +261,8 @@ server_register(struct server *srv, struct evhttp_request *req,
 	p->healthy = 1;
 	if (c->cert_not_after > 0)
 		p->cert_expiry = c->cert_not_after;
+	if (c->role == SERVER_ROLE_WORKLOAD)
+		server_proxy_ca(p, NULL, c->cert_root);
 	server_proxy_contact(srv, p);
 	server_reply_json(req, 200,
 	    json_pack("{s:s, s:I, s:s+++++, s:s, s:I, s:I}", "history",
@@ -392,8 +410,11 @@ server_certificates_cb(struct server *srv, struct evhttp_request *req,
 	}
 	p->cert_expiry = not_after;
 	p->dirty = 1;
-	log_info("issued a certificate for %s (%s/%s), expires %lld", spiffe,
-	    ns, wl, (long long)not_after);
+	/* Until its next request says otherwise (it could not save it). */
+	server_proxy_ca(p, NULL, ca_fingerprint(srv->ca));
+	log_info(
+	    "issued a certificate for %s (%s/%s), expires %lld, root %.16s",
+	    spiffe, ns, wl, (long long)not_after, ca_fingerprint(srv->ca));
 	server_reply_json(req, 200,
 	    json_pack("{s:s, s:s, s:I, s:s}", "certificate", cert, "caBundle",
 		ca_bundle_pem(srv->ca), "notAfter", (json_int_t)not_after,

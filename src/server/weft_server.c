@@ -234,53 +234,77 @@ server_admin_token(struct server *srv)
 }
 
 /*
- * The admin client certificate, for admins who prefer mTLS to the
- * token: made once with the CA, kept in DIR/admin.pem and
- * DIR/admin-key.pem (0600).
+ * Whether the admin certificate of cert_path chains to the root that
+ * signs now; the bundle may hold another root (a rotation).
  */
-static void
-server_admin_cert(struct server *srv)
+static int
+server_admin_cert_current(struct server *srv, const char *cert_path)
+{
+	char *pem, anchor[65], *cause = NULL;
+	int current = 0;
+
+	if ((pem = ca_read_file(cert_path, &cause)) != NULL &&
+	    ca_cert_anchor(pem, ca_bundle_pem(srv->ca), anchor, &cause) == 0)
+		current = strcmp(anchor, ca_fingerprint(srv->ca)) == 0;
+	free(cause);
+	free(pem);
+	return current;
+}
+
+/*
+ * The admin client certificate, for admins who prefer mTLS to the
+ * token: made with the CA, kept in DIR/admin.pem and DIR/admin-key.pem
+ * (0600), and made again when the CA signs with another root.
+ */
+int
+server_admin_cert(struct server *srv, char **cause)
 {
 	char *cert_path, *key_path, *key = NULL, *csr = NULL, *cert = NULL;
-	char *cause = NULL;
 	int64_t not_after;
+	int rv = -1;
 
 	xasprintf(&cert_path, "%s/admin.pem", srv->conf.data_dir);
 	xasprintf(&key_path, "%s/admin-key.pem", srv->conf.data_dir);
-	if (access(cert_path, F_OK) == 0 && access(key_path, F_OK) == 0)
+	if (access(cert_path, F_OK) == 0 && access(key_path, F_OK) == 0 &&
+	    server_admin_cert_current(srv, cert_path)) {
+		rv = 0;
 		goto out;
-	if ((key = ca_key_generate(&cause)) == NULL ||
-	    (csr = ca_csr_make(key, srv->admin_spiffe, &cause)) == NULL ||
+	}
+	if ((key = ca_key_generate(cause)) == NULL ||
+	    (csr = ca_csr_make(key, srv->admin_spiffe, cause)) == NULL ||
 	    (cert = ca_issue(srv->ca, csr, srv->admin_spiffe,
-		 SERVER_CERT_TTL_SEC, &not_after, &cause)) == NULL ||
-	    ca_write_file(key_path, key, strlen(key), 0600, &cause) == -1 ||
-	    ca_write_file(cert_path, cert, strlen(cert), 0600, &cause) == -1)
-		fatalx("admin certificate: %s", cause);
-	log_info("created the admin certificate %s (%s)", cert_path,
-	    srv->admin_spiffe);
+		 SERVER_CERT_TTL_SEC, &not_after, cause)) == NULL ||
+	    ca_write_file(key_path, key, strlen(key), 0600, cause) == -1 ||
+	    ca_write_file(cert_path, cert, strlen(cert), 0600, cause) == -1)
+		goto out;
+	log_info("made the admin certificate %s (%s) with the root %s",
+	    cert_path, srv->admin_spiffe, ca_fingerprint(srv->ca));
+	rv = 0;
 out:
 	free(cert_path);
 	free(key_path);
 	free(key);
 	free(csr);
 	free(cert);
+	return rv;
 }
 
 /*
- * The server's certificate, issued afresh at each start for every
- * address of this host and the names given, so that clients can check
- * the host they dialled.
+ * The server's certificate is issued afresh at each start (and each
+ * step of a rotation of the root) for every address of this host and
+ * the names given, so that clients can check the host they dialled.
  */
-static void
-server_certificate(struct server *srv, char **cert, char **key)
+int
+server_tls_cert(struct server *srv, char **cert, char **key, char **cause)
 {
 	const char *dns[SERVER_MAX_SANS + 4], *ips[SERVER_MAX_SANS + 64];
 	char *owned[SERVER_MAX_SANS + 64], host[256], addr[INET6_ADDRSTRLEN];
 	struct ifaddrs *ifa = NULL, *i;
 	unsigned char buf[16];
 	size_t nd = 0, ni = 0, no = 0, k;
-	char *spiffe, *cause = NULL;
+	char *spiffe;
 	void *a;
+	int rv;
 
 	dns[nd++] = "localhost";
 	dns[nd++] = "weft-server";
@@ -323,12 +347,12 @@ server_certificate(struct server *srv, char **cert, char **key)
 	ips[ni] = NULL;
 	xasprintf(&spiffe, "spiffe://%s/ns/%s/sa/weft-server",
 	    srv->conf.trust_domain, SERVER_ADMIN_NAMESPACE);
-	if (ca_issue_server(srv->ca, dns, ips, spiffe, SERVER_CERT_TTL_SEC,
-		cert, key, &cause) == -1)
-		fatalx("server certificate: %s", cause);
+	rv = ca_issue_server(
+	    srv->ca, dns, ips, spiffe, SERVER_CERT_TTL_SEC, cert, key, cause);
 	free(spiffe);
 	for (k = 0; k < no; k++)
 		free(owned[k]);
+	return rv;
 }
 
 static void
@@ -358,7 +382,7 @@ main(int argc, char **argv)
 	static struct server srv;
 	struct event *sigterm, *sigint;
 	struct timeval second = {1, 0};
-	char *cert = NULL, *key = NULL, *db_path = NULL, *cause = NULL;
+	char *db_path = NULL, *cause = NULL;
 
 	log_init("weft-server", LOG_LEVEL_INFO);
 	server_options(&srv.conf, argc, argv);
@@ -375,7 +399,8 @@ main(int argc, char **argv)
 	server_admin_token(&srv);
 	xasprintf(&srv.admin_spiffe, "spiffe://%s/ns/%s/sa/%s",
 	    srv.conf.trust_domain, SERVER_ADMIN_NAMESPACE, SERVER_ADMIN_SA);
-	server_admin_cert(&srv);
+	if (server_admin_cert(&srv, &cause) == -1)
+		fatalx("admin certificate: %s", cause);
 	if (srv.conf.db_path == NULL)
 		xasprintf(&db_path, "%s/policy.db", srv.conf.data_dir);
 	if ((srv.db = server_db_open(
@@ -385,14 +410,11 @@ main(int argc, char **argv)
 	if (server_db_version(srv.db, &srv.version, &cause) == -1 ||
 	    server_registry_load(&srv, &cause) == -1)
 		fatalx("%s", cause);
-	server_certificate(&srv, &cert, &key);
 
 	if ((srv.base = event_base_new()) == NULL)
 		fatalx("cannot make an event base");
-	if (server_http_start(&srv, cert, key, &cause) == -1)
+	if (server_http_start(&srv, &cause) == -1)
 		fatalx("%s", cause);
-	free(cert);
-	free(key);
 	sigterm = evsignal_new(srv.base, SIGTERM, server_signal_cb, &srv);
 	sigint = evsignal_new(srv.base, SIGINT, server_signal_cb, &srv);
 	srv.tick = event_new(srv.base, -1, EV_PERSIST, server_tick_cb, &srv);
@@ -404,6 +426,9 @@ main(int argc, char **argv)
 	log_info("policy version %lld, history %s, CA fingerprint %s",
 	    (long long)srv.version, server_db_history(srv.db),
 	    ca_fingerprint(srv.ca));
+	if (ca_phase(srv.ca) != CA_PHASE_NONE)
+		log_info("a rotation of the root is %s (weftctl ca status)",
+		    ca_phase_name(ca_phase(srv.ca)));
 
 	event_base_dispatch(srv.base);
 

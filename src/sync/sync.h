@@ -57,6 +57,10 @@ struct sync {
 	int64_t version;       /* of the local copy */
 	int64_t proxy_version; /* last seen in the proxy, -1 unknown */
 	int64_t cert_renew_at; /* Unix seconds; 0: no certificate yet */
+	char ca_sha[65];       /* SHA-256 of ca.pem, or "" */
+	char cert_root[65];    /* fingerprint of the certificate's root */
+	char renew_signer[65]; /* the signing root last renewed for */
+	const char *renew_why; /* why cert_renew_at is what it is */
 	int probes;            /* proxy probes left before polling anyway */
 	char *labels_json;
 	char *ports_json;
@@ -69,19 +73,28 @@ void sync_stop(struct sync *s);
 
 /* sync_certs.c */
 /*
- * Whether DIR holds a usable certificate (cert.pem, key.pem, ca.pem that
- * verify and have not expired); fills *renew_at with the half-life.
+ * Whether the certs directory holds a usable certificate (cert.pem,
+ * key.pem, ca.pem that verify and have not expired); fills
+ * s->cert_renew_at with the half-life, s->ca_sha and s->cert_root.
  */
-int sync_certs_usable(const char *dir, int64_t *renew_at);
+int sync_certs_usable(struct sync *s);
 /* A new key and its CSR; the key stays in memory until saved. */
 int sync_certs_request(
     const char *spiffe_id, char **key_pem, char **csr_pem, char **cause);
 /*
  * Checks and saves a certificate: the key first (0600), then the
- * certificate, then the trust bundle, each replaced atomically.
+ * certificate, then the trust bundle, each replaced atomically; fills
+ * s->cert_renew_at, s->ca_sha and s->cert_root.
  */
-int sync_certs_save(const char *dir, const char *key_pem, const char *cert_pem,
-    const char *bundle_pem, int64_t *renew_at, char **cause);
+int sync_certs_save(struct sync *s, const char *key_pem, const char *cert_pem,
+    const char *bundle_pem, char **cause);
+/*
+ * Replaces ca.pem (atomically) with bundle_pem, when the certificate in
+ * cert.pem chains to it. Returns 0 when it did, 1 when the certificate
+ * does not chain to it (ca.pem is left alone: renew first), -1 with
+ * *cause set on errors.
+ */
+int sync_certs_bundle(struct sync *s, const char *bundle_pem, char **cause);
 
 /* sync_proxy.c: the version the proxy runs, from its admin port. */
 typedef void (*sync_proxy_cb)(int64_t version, void *arg);

@@ -241,8 +241,7 @@ sync_certificate_done_cb(struct https_response *r, void *arg)
 		    "certificate");
 		goto out;
 	}
-	if (sync_certs_save(s->conf.certs_dir, cr->key, cert, bundle,
-		&s->cert_renew_at, &cause) == -1) {
+	if (sync_certs_save(s, cr->key, cert, bundle, &cause) == -1) {
 		sync_retry(s, "certificate: %s", cause);
 		free(cause);
 		goto out;
@@ -250,6 +249,7 @@ sync_certificate_done_cb(struct https_response *r, void *arg)
 	log_info("new certificate for %s in %s, renewed from %lld",
 	    json_string_value(json_object_get(j, "spiffeId")),
 	    s->conf.certs_dir, (long long)s->cert_renew_at);
+	s->renew_why = NULL;
 	s->by_cert = 1;
 	s->backoff_ms = 0;
 	s->state = SYNC_POLL;
@@ -323,6 +323,68 @@ sync_unbase64(const char *in, size_t *len)
 	}
 	*len = (size_t)got - pad;
 	return out;
+}
+
+/*
+ * Follows the CA's roots, which every feed answer names: a new trust
+ * bundle goes to ca.pem at once (during a rotation of the root, the
+ * proxies must trust the next root before any peer presents a
+ * certificate of it), and a certificate of a root that no longer signs
+ * is renewed within a heartbeat, at a random moment so that the
+ * workloads of a mesh do not all renew at once. Returns 1 when ca.pem
+ * was replaced, 0 when not, -1 with *cause when the bundle could not be
+ * written or used (the server answers at once while ca.pem differs:
+ * retry with a backoff).
+ */
+static int
+sync_ca_follow(struct sync *s, json_t *j, char **cause)
+{
+	const char *bundle, *signer;
+	unsigned int r = 0;
+	int64_t at;
+	int rc, changed = 0;
+
+	bundle = json_string_value(json_object_get(j, "caBundle"));
+	signer = json_string_value(json_object_get(j, "caSigner"));
+	if (bundle != NULL && s->by_cert) {
+		if ((rc = sync_certs_bundle(s, bundle, cause)) == -1)
+			return -1;
+		if (rc == 1) {
+			s->cert_renew_at = sync_now();
+			s->renew_why = "now: its root is not in the new trust "
+				       "bundle";
+		} else {
+			log_info("new trust bundle in %s/ca.pem (%.16s)",
+			    s->conf.certs_dir, s->ca_sha);
+			/* The server is checked against the new roots. */
+			if (sync_client_make(s, (int)s->heartbeat_sec + 15) ==
+			    -1) {
+				xasprintf(cause,
+				    "cannot use the new trust "
+				    "bundle");
+				return -1;
+			}
+			changed = 1;
+		}
+	}
+	if (signer != NULL && strlen(signer) == 64 && s->cert_root[0] != '\0' &&
+	    strcmp(signer, s->cert_root) != 0 &&
+	    strcmp(signer, s->renew_signer) != 0) {
+		snprintf(
+		    s->renew_signer, sizeof(s->renew_signer), "%s", signer);
+		RAND_bytes((unsigned char *)&r, sizeof(r));
+		at = sync_now() +
+		    (int64_t)(r % (unsigned int)(s->heartbeat_sec + 1));
+		if (s->cert_renew_at == 0 || at < s->cert_renew_at) {
+			s->cert_renew_at = at;
+			s->renew_why = "for the root that signs now";
+		}
+		log_info(
+		    "the CA signs with the root %.16s now, the certificate "
+		    "is of %.16s: renewing it within %lld s",
+		    signer, s->cert_root, (long long)(at - sync_now()));
+	}
+	return changed;
 }
 
 /* Applies a feed answer; returns -1 with *cause when it does not apply. */
@@ -403,6 +465,7 @@ sync_poll_done_cb(struct https_response *r, void *arg)
 	struct sync *s = arg;
 	char buf[512], *cause = NULL;
 	int64_t before = s->version;
+	int ca_changed;
 	json_t *j;
 
 	if (r->status == 404) {
@@ -432,15 +495,23 @@ sync_poll_done_cb(struct https_response *r, void *arg)
 		free(cause);
 		return;
 	}
+	if ((ca_changed = sync_ca_follow(s, j, &cause)) == -1) {
+		json_decref(j);
+		s->state = SYNC_REGISTER;
+		sync_retry(s, "trust bundle: %s", cause);
+		free(cause);
+		return;
+	}
 	json_decref(j);
 	s->backoff_ms = 0;
 	/* --once: ask again until an answer brings nothing new. */
-	if (s->conf.once && s->version == before) {
+	if (s->conf.once && s->version == before && !ca_changed) {
 		event_base_loopexit(s->base, NULL);
 		return;
 	}
 	if (s->cert_renew_at > 0 && sync_now() >= s->cert_renew_at) {
-		log_info("renewing the certificate at half life");
+		log_info("renewing the certificate %s",
+		    s->renew_why != NULL ? s->renew_why : "at half life");
 		s->state = SYNC_CERTIFICATE;
 	}
 	s->probes = s->version != before ? SYNC_PROBES : 0;
@@ -454,12 +525,13 @@ sync_poll_send(struct sync *s)
 
 	xasprintf(&target,
 	    "/v1/sync?namespace=%s&workload=%s&since=%lld&history=%s"
-	    "&wait=%lld&applied=%lld&proxyVersion=%lld",
+	    "&wait=%lld&applied=%lld&proxyVersion=%lld%s%s",
 	    s->conf.namespace, s->conf.workload,
 	    (long long)(s->history != NULL ? s->version : -1),
 	    s->history != NULL ? s->history : "none",
 	    (long long)(s->conf.once ? 0 : s->heartbeat_sec),
-	    (long long)s->version, (long long)s->proxy_version);
+	    (long long)s->version, (long long)s->proxy_version,
+	    s->ca_sha[0] != '\0' ? "&caBundle=" : "", s->ca_sha);
 	if (https_client_request(s->client, "GET", target, NULL, NULL, 0,
 		sync_poll_done_cb, s, &cause) == -1) {
 		sync_retry(s, "sync: %s", cause);
@@ -519,7 +591,7 @@ sync_start(struct sync *s)
 	s->proxy_version = -1;
 	if (sync_db_state(s->db, &s->history, &s->version, &cause) == -1)
 		fatalx("%s", cause);
-	s->by_cert = sync_certs_usable(s->conf.certs_dir, &s->cert_renew_at);
+	s->by_cert = sync_certs_usable(s);
 	if (!s->by_cert && s->conf.token == NULL)
 		fatalx("no usable certificate in %s and no join token "
 		       "(--token): cannot authenticate to %s",

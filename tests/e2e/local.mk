@@ -14,6 +14,7 @@ PROXY_E2E_TESTS = \
 	tests/e2e/route_locality.sh \
 	tests/e2e/route_reload.sh \
 	tests/e2e/cp_mesh.sh \
+	tests/e2e/ca_rotation.sh \
 	tests/e2e/mtls.sh \
 	tests/e2e/security.sh \
 	tests/e2e/jwks_uri.sh

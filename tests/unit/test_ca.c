@@ -1,8 +1,10 @@
 /*
  * Unit tests for the mesh CA (src/lib/ca.c): creating and reopening a
  * root, issuing from CSRs that ask for more than they get, the
- * certificates ca_cert_check must refuse, an intermediate CA, and the
- * atomic file writes keys go through.
+ * certificates ca_cert_check must refuse, an intermediate CA, the
+ * atomic file writes keys go through, and the rotation of the root
+ * (src/lib/ca_rotate.c): its three steps, their files, what each phase
+ * hands out and signs, a restart in each phase and a crash in finish.
  *
  * Certificates the CA would never issue (expired, from a foreign
  * intermediate) are built here with OpenSSL directly.
@@ -900,6 +902,16 @@ test_intermediate(void **state)
 	    ca_cert_check(cert, key, ca_bundle_pem(ca), &cause), 0);
 	/* The root alone cannot link the leaf to it. */
 	check_fails(cert, key, root_pem, "unable to get local issuer");
+	/* The anchor is the root, what ca_fingerprint names. */
+	assert_int_equal(
+	    ca_cert_anchor(cert, ca_bundle_pem(ca), fp, &cause), 0);
+	assert_string_equal(fp, ca_fingerprint(ca));
+	/* An intermediate is rotated by the PKI that issued it. */
+	assert_int_equal(ca_rotate_prepare(ca, &cause), -1);
+	assert_non_null(strstr(cause, "not one self-signed root"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(ca_phase(ca), CA_PHASE_NONE);
 
 	/* The intermediate's key with the root's certificate first: no pair. */
 	ca_free(ca);
@@ -1040,6 +1052,372 @@ test_openssl_cli(void **state)
 	free(srv_key);
 }
 
+/* The first certificate of a PEM chain (allocated). */
+static char *
+first_pem(const char *pem)
+{
+	const char *end = strstr(pem, "-----END CERTIFICATE-----\n");
+	char *s;
+
+	assert_non_null(end);
+	end += strlen("-----END CERTIFICATE-----\n");
+	assert_non_null(s = strndup(pem, (size_t)(end - pem)));
+	return s;
+}
+
+static char *
+read_ok(const char *path)
+{
+	char *s, *cause = NULL;
+
+	if ((s = ca_read_file(path, &cause)) == NULL)
+		fail_msg("%s", cause);
+	return s;
+}
+
+static void
+anchor_is(const char *cert, const char *bundle, const char *fp)
+{
+	char got[65], *cause = NULL;
+
+	if (ca_cert_anchor(cert, bundle, got, &cause) == -1)
+		fail_msg("ca_cert_anchor: %s", cause);
+	assert_string_equal(got, fp);
+}
+
+static void
+step_fails(int (*step)(struct ca *, char **), struct ca *ca, const char *want)
+{
+	char *cause = NULL;
+
+	assert_int_equal(step(ca, &cause), -1);
+	assert_non_null(cause);
+	if (strstr(cause, want) == NULL)
+		fail_msg("cause \"%s\", wanted \"%s\"", cause, want);
+	free(cause);
+}
+
+static struct ca *
+reopen_ok(const char *rel)
+{
+	char *dir, *cause = NULL;
+	struct ca *ca;
+
+	dir = tpath("%s", rel);
+	if ((ca = ca_open(dir, TD, &cause)) == NULL)
+		fail_msg("ca_open %s: %s", dir, cause);
+	free(dir);
+	return ca;
+}
+
+/* The roots as ca_roots() tells them, and their count. */
+static size_t
+roots_of(struct ca *ca, struct ca_root_info *r)
+{
+	size_t n;
+
+	n = ca_roots(ca, r, 2);
+	assert_true(n >= 1 && n <= 2);
+	return n;
+}
+
+/*
+ * The three steps: what is trusted, what signs, the files, a restart in
+ * each phase, the cross certificate that lets a client of the old root
+ * reach a leaf of the new one, and the steps refused out of order.
+ */
+static void
+test_rotate(void **state)
+{
+	char *dir, *old_root, *new_root, *old_leaf, *old_key, *new_leaf;
+	char *new_key, *cross, *chained, *path, *s, *cause = NULL;
+	char old_fp[65], new_fp[65], sha[65];
+	struct ca_root_info r[2];
+	struct ca *ca, *again;
+
+	ca = open_ok("rot");
+	dir = tpath("rot");
+	old_root = strdup(ca_bundle_pem(ca));
+	snprintf(old_fp, sizeof old_fp, "%s", ca_fingerprint(ca));
+	assert_int_equal(ca_phase(ca), CA_PHASE_NONE);
+	assert_string_equal(ca_phase_name(CA_PHASE_NONE), "none");
+	assert_string_equal(ca_chain_pem(ca), ca_bundle_pem(ca));
+	ca_sha256_hex(old_root, strlen(old_root), sha);
+	assert_string_equal(ca_bundle_sha256(ca), sha);
+	assert_int_equal(roots_of(ca, r), 1);
+	assert_string_equal(r[0].fingerprint, old_fp);
+	assert_true(r[0].signing && !r[0].next);
+	assert_non_null(strstr(r[0].subject, "CN=weft root CA " TD));
+	step_fails(ca_rotate_activate, ca, "prepare first");
+	step_fails(ca_rotate_finish, ca, "prepare first");
+	old_leaf = issue_ok(ca, WORKLOAD, &old_key);
+
+	/* prepare: both roots trusted, the old one signs. */
+	if (ca_rotate_prepare(ca, &cause) == -1)
+		fail_msg("prepare: %s", cause);
+	assert_int_equal(ca_phase(ca), CA_PHASE_PREPARED);
+	assert_string_equal(ca_phase_name(ca_phase(ca)), "prepared");
+	path = tpath("rot/ca-next-key.pem");
+	assert_mode(path, 0600);
+	free(path);
+	path = tpath("rot/ca-next.pem");
+	assert_mode(path, 0644);
+	new_root = read_ok(path);
+	free(path);
+	path = tpath("rot/ca-rotation");
+	s = read_ok(path);
+	assert_string_equal(s, "prepared\n");
+	free(s);
+	free(path);
+	assert_int_equal(count_entries(dir), 5);
+	assert_int_equal(ca_fingerprint_pem(new_root, new_fp), 0);
+	assert_string_not_equal(new_fp, old_fp);
+	assert_string_equal(ca_fingerprint(ca), old_fp);
+	assert_true(asprintf(&s, "%s%s", old_root, new_root) != -1);
+	assert_string_equal(ca_bundle_pem(ca), s);
+	assert_string_equal(ca_chain_pem(ca), s);
+	ca_sha256_hex(s, strlen(s), sha);
+	assert_string_equal(ca_bundle_sha256(ca), sha);
+	free(s);
+	assert_int_equal(roots_of(ca, r), 2);
+	assert_string_equal(r[0].fingerprint, old_fp);
+	assert_true(r[0].signing && !r[0].next);
+	assert_string_equal(r[1].fingerprint, new_fp);
+	assert_true(!r[1].signing && r[1].next);
+	/* Two names: chains never mistake one root for the other. */
+	assert_string_not_equal(r[0].subject, r[1].subject);
+	assert_non_null(strstr(r[1].subject, "OU="));
+	s = issue_ok(ca, WORKLOAD, NULL);
+	anchor_is(s, ca_bundle_pem(ca), old_fp);
+	free(s);
+	anchor_is(old_leaf, ca_bundle_pem(ca), old_fp);
+	step_fails(ca_rotate_prepare, ca, "already in progress (prepared)");
+	step_fails(ca_rotate_finish, ca, "activate first");
+	/* A restart keeps the phase and both roots. */
+	again = reopen_ok("rot");
+	assert_int_equal(ca_phase(again), CA_PHASE_PREPARED);
+	assert_string_equal(ca_bundle_pem(again), ca_bundle_pem(ca));
+	assert_string_equal(ca_fingerprint(again), old_fp);
+	ca_free(again);
+
+	/* activate: the new root signs; the cross certificate links. */
+	if (ca_rotate_activate(ca, &cause) == -1)
+		fail_msg("activate: %s", cause);
+	assert_int_equal(ca_phase(ca), CA_PHASE_ACTIVATED);
+	assert_string_equal(ca_fingerprint(ca), new_fp);
+	assert_int_equal(roots_of(ca, r), 2);
+	assert_true(!r[0].signing && r[1].signing);
+	new_leaf = issue_ok(ca, WORKLOAD, &new_key);
+	anchor_is(new_leaf, ca_bundle_pem(ca), new_fp);
+	anchor_is(new_leaf, new_root, new_fp);
+	/* Leaves of the old root are still trusted. */
+	assert_int_equal(
+	    ca_cert_check(old_leaf, old_key, ca_bundle_pem(ca), &cause), 0);
+	cross = first_pem(ca_chain_pem(ca));
+	assert_true(strlen(ca_chain_pem(ca)) ==
+	    strlen(cross) + strlen(ca_bundle_pem(ca)));
+	assert_string_equal(
+	    ca_chain_pem(ca) + strlen(cross), ca_bundle_pem(ca));
+	/* Through the cross certificate, the old root alone will do. */
+	check_fails(new_leaf, new_key, old_root, "unable to get local issuer");
+	assert_true(asprintf(&chained, "%s%s", new_leaf, cross) != -1);
+	assert_int_equal(ca_cert_check(chained, new_key, old_root, &cause), 0);
+	anchor_is(chained, old_root, old_fp);
+	step_fails(ca_rotate_activate, ca, "already signs");
+	step_fails(ca_rotate_prepare, ca, "already in progress (activated)");
+	path = tpath("rot/ca-rotation");
+	s = read_ok(path);
+	assert_string_equal(s, "activated\n");
+	free(s);
+	free(path);
+	again = reopen_ok("rot");
+	assert_int_equal(ca_phase(again), CA_PHASE_ACTIVATED);
+	assert_string_equal(ca_fingerprint(again), new_fp);
+	assert_string_equal(ca_bundle_pem(again), ca_bundle_pem(ca));
+	s = issue_ok(again, WORKLOAD, NULL);
+	anchor_is(s, ca_bundle_pem(again), new_fp);
+	free(s);
+	ca_free(again);
+
+	/* finish: the new root alone; the old one's files are kept. */
+	if (ca_rotate_finish(ca, &cause) == -1)
+		fail_msg("finish: %s", cause);
+	assert_int_equal(ca_phase(ca), CA_PHASE_NONE);
+	assert_string_equal(ca_fingerprint(ca), new_fp);
+	assert_string_equal(ca_bundle_pem(ca), new_root);
+	assert_string_equal(ca_chain_pem(ca), new_root);
+	assert_int_equal(roots_of(ca, r), 1);
+	assert_string_equal(r[0].fingerprint, new_fp);
+	assert_true(r[0].signing && !r[0].next);
+	path = tpath("rot/ca.pem");
+	s = read_ok(path);
+	assert_string_equal(s, new_root);
+	free(s);
+	assert_mode(path, 0644);
+	free(path);
+	path = tpath("rot/ca-key.pem");
+	assert_mode(path, 0600);
+	free(path);
+	path = tpath("rot/ca-old.pem");
+	s = read_ok(path);
+	assert_string_equal(s, old_root);
+	free(s);
+	free(path);
+	path = tpath("rot/ca-old-key.pem");
+	assert_mode(path, 0600);
+	free(path);
+	/* ca.pem, ca-key.pem, ca-old.pem, ca-old-key.pem: nothing else. */
+	assert_int_equal(count_entries(dir), 4);
+	check_fails(
+	    old_leaf, old_key, ca_bundle_pem(ca), "unable to get local issuer");
+	assert_int_equal(
+	    ca_cert_check(new_leaf, new_key, ca_bundle_pem(ca), &cause), 0);
+	step_fails(ca_rotate_finish, ca, "prepare first");
+	again = reopen_ok("rot");
+	assert_int_equal(ca_phase(again), CA_PHASE_NONE);
+	assert_string_equal(ca_fingerprint(again), new_fp);
+	assert_string_equal(ca_bundle_pem(again), new_root);
+	ca_free(again);
+
+	/* And again: a root made by a rotation rotates too. */
+	if (ca_rotate_prepare(ca, &cause) == -1)
+		fail_msg("second prepare: %s", cause);
+	assert_int_equal(roots_of(ca, r), 2);
+	assert_string_equal(r[0].fingerprint, new_fp);
+	assert_string_not_equal(r[0].subject, r[1].subject);
+
+	ca_free(ca);
+	free(dir);
+	free(old_root);
+	free(new_root);
+	free(old_leaf);
+	free(old_key);
+	free(new_leaf);
+	free(new_key);
+	free(cross);
+	free(chained);
+	assert_int_equal(ERR_peek_error(), 0);
+}
+
+/*
+ * A crash in the middle of finish (ca-key.pem already the new key,
+ * ca.pem still the old root) is completed by the next ca_open; the
+ * files of a prepare that did not complete are ignored; a phase file
+ * that makes no sense is an error.
+ */
+static void
+test_rotate_recover(void **state)
+{
+	char *dir, *path, *next_key, *next_root, *s, *cause = NULL;
+	char new_fp[65];
+	struct ca *ca;
+
+	ca = open_ok("crash");
+	dir = tpath("crash");
+	if (ca_rotate_prepare(ca, &cause) == -1 ||
+	    ca_rotate_activate(ca, &cause) == -1)
+		fail_msg("%s", cause);
+	snprintf(new_fp, sizeof new_fp, "%s", ca_fingerprint(ca));
+	ca_free(ca);
+
+	path = tpath("crash/ca-next-key.pem");
+	next_key = read_ok(path);
+	free(path);
+	path = tpath("crash/ca-next.pem");
+	next_root = read_ok(path);
+	free(path);
+	path = tpath("crash/ca-key.pem");
+	write_ok(path, next_key);
+	free(path);
+	path = tpath("crash/ca-rotation");
+	write_ok(path, "finishing\n");
+	free(path);
+	/* As it stands, ca.pem and ca-key.pem are no pair. */
+	ca = reopen_ok("crash");
+	assert_int_equal(ca_phase(ca), CA_PHASE_NONE);
+	assert_string_equal(ca_fingerprint(ca), new_fp);
+	assert_string_equal(ca_bundle_pem(ca), next_root);
+	ca_free(ca);
+	/* ca.pem, ca-key.pem: the old root was not kept before the crash. */
+	assert_int_equal(count_entries(dir), 2);
+
+	/* Files of a prepare that did not write its phase: ignored. */
+	path = tpath("crash/ca-next.pem");
+	write_ok(path, ca_bundle_pem(ca_a));
+	free(path);
+	ca = reopen_ok("crash");
+	assert_int_equal(ca_phase(ca), CA_PHASE_NONE);
+	assert_string_equal(ca_bundle_pem(ca), next_root);
+	/* ... and replaced by the next one. */
+	if (ca_rotate_prepare(ca, &cause) == -1)
+		fail_msg("%s", cause);
+	path = tpath("crash/ca-next.pem");
+	s = read_ok(path);
+	assert_string_not_equal(s, ca_bundle_pem(ca_a));
+	free(s);
+	free(path);
+	ca_free(ca);
+
+	path = tpath("crash/ca-rotation");
+	write_ok(path, "sideways\n");
+	open_fails(dir, TD, "unknown phase \"sideways\"");
+	write_ok(path, "prepared\n");
+	free(path);
+	path = tpath("crash/ca-next.pem");
+	assert_int_equal(unlink(path), 0);
+	free(path);
+	open_fails(dir, TD, "ca-next.pem: No such file");
+
+	free(dir);
+	free(next_key);
+	free(next_root);
+	assert_int_equal(ERR_peek_error(), 0);
+}
+
+/* openssl(1) agrees: the cross certificate is a strict RFC 5280 CA. */
+static void
+test_rotate_openssl_cli(void **state)
+{
+	char *old_path, *next_path, *cross_path, *leaf_path, *cmd, *cross;
+	char *old_root, *leaf, *cause = NULL;
+	struct ca *ca;
+
+	if (system("command -v openssl >/dev/null 2>&1") != 0)
+		skip();
+	ca = open_ok("rotcli");
+	old_root = strdup(ca_bundle_pem(ca));
+	if (ca_rotate_prepare(ca, &cause) == -1 ||
+	    ca_rotate_activate(ca, &cause) == -1)
+		fail_msg("%s", cause);
+	leaf = issue_ok(ca, WORKLOAD, NULL);
+	cross = first_pem(ca_chain_pem(ca));
+	old_path = tpath("rotcli/old.pem");
+	next_path = tpath("rotcli/ca-next.pem");
+	cross_path = tpath("rotcli/cross.pem");
+	leaf_path = tpath("rotcli/leaf.pem");
+	write_ok(old_path, old_root);
+	write_ok(cross_path, cross);
+	write_ok(leaf_path, leaf);
+	assert_true(asprintf(&cmd,
+			"openssl verify -x509_strict -purpose sslclient "
+			"-CAfile %s %s >/dev/null && "
+			"openssl verify -x509_strict -purpose sslclient "
+			"-CAfile %s -untrusted %s %s >/dev/null && "
+			"! openssl verify -CAfile %s %s >/dev/null 2>&1",
+			next_path, leaf_path, old_path, cross_path, leaf_path,
+			old_path, leaf_path) != -1);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	ca_free(ca);
+	free(old_path);
+	free(next_path);
+	free(cross_path);
+	free(leaf_path);
+	free(cross);
+	free(old_root);
+	free(leaf);
+}
+
 int
 main(void)
 {
@@ -1055,6 +1433,9 @@ main(void)
 	    cmocka_unit_test(test_intermediate),
 	    cmocka_unit_test(test_write_read_file),
 	    cmocka_unit_test(test_openssl_cli),
+	    cmocka_unit_test(test_rotate),
+	    cmocka_unit_test(test_rotate_recover),
+	    cmocka_unit_test(test_rotate_openssl_cli),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
