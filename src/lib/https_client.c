@@ -106,6 +106,12 @@ struct https_client {
 	char *bearer;
 	struct timeval timeout;
 	size_t max_body;
+	/*
+	 * The last TLS session, resumed by the next connection: a sync
+	 * daemon polls on a new connection each time, and a full handshake
+	 * per poll is most of the server's work for a large fleet.
+	 */
+	SSL_SESSION *session;
 	TAILQ_HEAD(, https_req) reqs;
 };
 
@@ -702,6 +708,7 @@ https_client_free(struct https_client *c)
 		TAILQ_REMOVE(&c->reqs, req, entry);
 		https_req_free(req);
 	}
+	SSL_SESSION_free(c->session);
 	SSL_CTX_free(c->ctx);
 	free(c->host);
 	free(c->authority);
@@ -716,6 +723,16 @@ https_client_free(struct https_client *c)
 static void
 https_req_finish(struct https_req *req)
 {
+	SSL_SESSION *sess;
+
+	if (req->ssl != NULL && req->tls_up && req->resp.error == NULL &&
+	    (sess = SSL_get1_session(req->ssl)) != NULL) {
+		if (SSL_SESSION_is_resumable(sess)) {
+			SSL_SESSION_free(req->c->session);
+			req->c->session = sess;
+		} else
+			SSL_SESSION_free(sess);
+	}
 	TAILQ_REMOVE(&req->c->reqs, req, entry);
 	req->c = NULL;
 	https_req_close(req);
@@ -980,6 +997,8 @@ https_req_tls(struct https_req *req)
 		return;
 	}
 	SSL_set_app_data(req->ssl, req);
+	if (c->session != NULL)
+		SSL_set_session(req->ssl, c->session);
 	/* SNI carries names only (RFC 6066 3). */
 	if ((!c->host_is_ip &&
 		SSL_set_tlsext_host_name(req->ssl, c->host) != 1) ||

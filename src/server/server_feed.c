@@ -107,8 +107,46 @@ server_feed_snapshot(struct server *srv, char **cause)
 		    (long long)version, len);
 	}
 	j = server_feed_head(srv, srv->snapshot_version);
-	json_object_set_new(j, "snapshot", json_string(srv->snapshot_b64));
+	/* A marker: server_feed_reply() writes the cached text in. */
+	json_object_set_new(j, "snapshot", json_true());
 	return j;
+}
+
+/*
+ * Sends a feed answer. A snapshot (megabytes of base64 for a large
+ * mesh) is spliced in from the cache rather than copied into the JSON
+ * tree and serialized again for every workload that needs it.
+ */
+static void
+server_feed_reply(struct server *srv, struct evhttp_request *req, json_t *j)
+{
+	struct evbuffer *out;
+	char *text;
+	size_t len;
+
+	if (!json_is_true(json_object_get(j, "snapshot")) ||
+	    srv->snapshot_b64 == NULL) {
+		server_reply_json(req, 200, j);
+		return;
+	}
+	json_object_del(j, "snapshot");
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (text == NULL || (len = strlen(text)) < 2 ||
+	    (out = evbuffer_new()) == NULL) {
+		free(text);
+		server_reply_error(req, 500, "out of memory");
+		return;
+	}
+	evbuffer_add(out, text, len - 1); /* without the closing brace */
+	evbuffer_add_printf(out, "%s\"snapshot\":\"", len > 2 ? "," : "");
+	evbuffer_add(out, srv->snapshot_b64, strlen(srv->snapshot_b64));
+	evbuffer_add(out, "\"}\n", 3);
+	free(text);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(req, 200, NULL, out);
+	evbuffer_free(out);
 }
 
 /*
@@ -192,7 +230,7 @@ server_waiter_answer(struct server_waiter *w, json_t *body)
 	if (body == NULL)
 		server_reply_error(w->req, 500, "out of memory");
 	else
-		server_reply_json(w->req, 200, body);
+		server_feed_reply(w->srv, w->req, body);
 	server_waiter_free(w);
 }
 
@@ -385,7 +423,7 @@ server_sync_cb(struct server *srv, struct evhttp_request *req,
 		server_reply_error(req, 500, "out of memory");
 		goto out;
 	}
-	server_reply_json(req, 200, j);
+	server_feed_reply(srv, req, j);
 out:
 	free(ns);
 	free(wl);

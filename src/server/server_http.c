@@ -7,6 +7,9 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -27,6 +31,8 @@
 #include "ca.h"
 #include "server.h"
 #include "xmalloc.h"
+
+#define SERVER_LISTEN_BACKLOG 4096
 
 /* Long enough for a long-polled sync request. */
 #define SERVER_HTTP_TIMEOUT_SEC 120
@@ -303,6 +309,13 @@ server_tls_ctx(
 		}
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, server_verify_cb);
+	/*
+	 * Sync daemons resume their TLS session on each poll; OpenSSL
+	 * resumes sessions of a context that asks for client certificates
+	 * only with a session id context.
+	 */
+	SSL_CTX_set_session_id_context(
+	    ctx, (const unsigned char *)"weft-server", 11);
 	ok = 1;
 out:
 	sk_X509_INFO_pop_free(chain, X509_INFO_free);
@@ -373,6 +386,39 @@ server_split_listen(const char *s, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
+/*
+ * Binds the API's socket with a deep accept queue: every answered long
+ * poll is a new connection, and after a change a whole fleet of sync
+ * daemons reconnects at once (evhttp_bind_socket() listens with 128,
+ * and the dropped SYNs then wait seconds for their retransmission).
+ */
+static int
+server_listen(struct server *srv, const char *host, int port)
+{
+	struct evconnlistener *l;
+	struct addrinfo hints, *ai;
+	char service[8];
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(service, sizeof(service), "%d", port);
+	if (getaddrinfo(host, service, &hints, &ai) != 0)
+		return -1;
+	l = evconnlistener_new_bind(srv->base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+	    SERVER_LISTEN_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (l == NULL)
+		return -1;
+	if (evhttp_bind_listener(srv->http, l) == NULL) {
+		evconnlistener_free(l);
+		return -1;
+	}
+	return 0;
+}
+
 int
 server_http_start(struct server *srv, char **cause)
 {
@@ -399,10 +445,9 @@ server_http_start(struct server *srv, char **cause)
 	evhttp_set_allowed_methods(
 	    srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
 	/* "::" is both families, unless this host has no IPv6. */
-	if (evhttp_bind_socket(srv->http, host, (ev_uint16_t)port) != 0 &&
+	if (server_listen(srv, host, port) == -1 &&
 	    (strcmp(host, "::") != 0 ||
-		evhttp_bind_socket(srv->http, "0.0.0.0", (ev_uint16_t)port) !=
-		    0)) {
+		server_listen(srv, "0.0.0.0", port) == -1)) {
 		xasprintf(cause, "cannot listen on %s: %m", srv->conf.listen);
 		return -1;
 	}
