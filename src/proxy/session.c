@@ -281,7 +281,12 @@ session_inbound_tls(struct session *s)
 	if (h == TLS_HELLO_MORE && !c->eof)
 		return 0;
 	strict = session_peer_auth_strict(s);
-	if (h == TLS_HELLO_MESH) {
+	/*
+	 * Under STRICT any TLS is taken as an mTLS attempt (an app's own
+	 * TLS is refused anyway): a client without a mesh certificate then
+	 * fails the handshake, as with Istio.
+	 */
+	if (h == TLS_HELLO_MESH || (h == TLS_HELLO_OTHER && strict)) {
 		if ((certs = proxy_certs(s->w->px)) == NULL) {
 			session_refuse_mtls(s,
 			    "mesh mTLS, but this proxy has "

@@ -146,6 +146,25 @@ check "plaintext from a pod without a sidecar is refused (curl exit $rc)" test "
 check "counted as denied for mtls" \
     test "$(metric "$ORDERS" weft_denied_total reason=mtls)" -ge 1
 
+# Only strong protocols and ciphers: testssl.sh against the sidecar's
+# inbound side (under STRICT every TLS hello is taken as mesh mTLS).
+if command -v testssl >/dev/null; then
+	in_ns "$LEGACY" timeout 120 testssl --quiet --color 0 --warnings batch \
+	    --jsonfile "$T/testssl.json" -p -s 198.18.13.2:8080 >"$T/testssl.out" 2>&1 || true
+	finding() {
+		python3 -c 'import json, sys
+for e in json.load(open(sys.argv[1])):
+    if e["id"] == sys.argv[2]:
+        print(e["finding"])' "$T/testssl.json" "$1" 2>/dev/null
+	}
+	for id in SSLv2 SSLv3 TLS1 TLS1_1 cipherlist_NULL cipherlist_aNULL \
+	    cipherlist_EXPORT cipherlist_LOW cipherlist_3DES_IDEA; do
+		expect_eq "testssl: $id" "not offered" "$(finding "$id")"
+	done
+	check "testssl: TLS 1.3 offered ($(finding TLS1_3))" \
+	    grep -q '^offered' <<<"$(finding TLS1_3)"
+fi
+
 # profilepicture may GET /count and nothing else.
 expect_eq "profilepicture GET /count" 200 "$(req "$PROFILEPICTURE" "$VIP/count")"
 expect_eq "profilepicture POST /count" 403 "$(req "$PROFILEPICTURE" -X POST -d x "$VIP/count")"
@@ -173,6 +192,24 @@ check "with WWW-Authenticate" grep -qi '^www-authenticate: Bearer' "$T/head"
 tampered="${GOLD%.*}.${GOLD##*.}x"
 expect_eq "a tampered token" 401 \
     "$(req "$OTHER" -H "Authorization: Bearer $tampered" "$VIP/discounts")"
+# The attacks that libjwt alone lets through (FACTS): each gets 401.
+attack() { # ALG KEY HEADER-JSON
+	printf '%s' "$3" >"$T/ah.json"
+	printf '{"iss":"testing@secure.istio.io","sub":"mallory","exp":%d,"groups":["gold_member"]}' \
+	    $((now + 3600)) >"$T/ap.json"
+	sh "$MINT" "$1" "$2" "$T/ah.json" "$T/ap.json"
+}
+openssl rsa -in "$ISTIO_JWT/key.pem" -pubout -out "$T/pub.pem" 2>/dev/null
+KID='"kid":"DHFbpoIUqrY8t2zpA2qXfCmr5VO5ZEr4RzHU_-envvQ"'
+for a in "none|/dev/null|{\"alg\":\"none\",$KID}" \
+    "HS256|$T/pub.pem|{\"alg\":\"HS256\",$KID}" \
+    "RS256|$ISTIO_JWT/key.pem|{\"alg\":\"RS256\",$KID,\"crit\":[\"exp\"]}" \
+    "RS256|$ISTIO_JWT/key.pem|{\"alg\":\"RS256\",$KID,\"jku\":\"https://evil.example/jwks\"}"; do
+	IFS='|' read -r alg key hdr <<<"$a"
+	tok=$(attack "$alg" "$key" "$hdr")
+	expect_eq "attack token ($alg, $hdr) refused" 401 \
+	    "$(req "$OTHER" -H "Authorization: Bearer $tok" "$VIP/discounts")"
+done
 expect_eq "Istio's demo.jwt is valid (and authz then decides)" 403 \
     "$(req "$OTHER" -H "Authorization: Bearer $DEMO" "$VIP/discounts")"
 expect_eq "a token in ?access_token= counts too" 200 \
