@@ -726,6 +726,24 @@ explain_limits(struct explain *x, const struct snap_security *sec)
 }
 
 /*
+ * The ALLOW rule nearest to matching a denied request, and the first
+ * condition it failed (authz_explain_nearest()).
+ */
+static json_t *
+explain_nearest(const struct authz_decision *d)
+{
+	json_t *o;
+	char *name;
+
+	xasprintf(&name, "%s/%s", authz_policy_namespace(d->nearest),
+	    authz_policy_name(d->nearest));
+	o = json_pack("{s:s, s:i, s:s}", "policy", name, "rule",
+	    d->nearest_rule, "failed", d->nearest_why);
+	free(name);
+	return o;
+}
+
+/*
  * The inbound side of one destination workload on one port, decided on
  * its own snapshot in inbound_policy.c's order. mtls: whether the
  * source's sidecar connects with mesh mTLS (else the source has no
@@ -742,7 +760,7 @@ explain_inbound(struct explain *x, const struct snap_endpoint *ep, int port,
 	struct authz_request ar;
 	struct authz_decision d;
 	json_t *o, *jo, *claims = NULL, *az;
-	char *cause = NULL, *name, reqp[1100], why[512];
+	char *cause = NULL, *name, reqp[1100], why[512], text[512];
 	int found, strict, status = 200;
 
 	if ((found = explain_wl_lookup(
@@ -831,6 +849,18 @@ explain_inbound(struct explain *x, const struct snap_endpoint *ep, int port,
 			    json_string(
 				explain_action(authz_policy_action(d.policy))));
 			json_object_set_new(az, "rule", json_integer(d.rule));
+		}
+		if (!d.allowed && d.policy == NULL) {
+			/* The proxy explains its 403s the same way. */
+			authz_explain_nearest(sec->authz, &ar, &d);
+			if (d.nearest != NULL)
+				json_object_set_new(
+				    az, "nearest", explain_nearest(&d));
+		}
+		if (!d.allowed) {
+			authz_decision_text(&d, text, sizeof(text));
+			json_object_set_new(
+			    az, "explanation", json_string(text));
 		}
 		if (d.dry_run_denied)
 			json_object_set_new(az, "dryRunDenied", json_true());
@@ -1266,6 +1296,18 @@ explain_print_inbound(const json_t *w)
 				: "");
 		}
 		printf("\n");
+		if ((e = json_object_get(az, "nearest")) != NULL) {
+			if (explain_i(e, "rule") < 0)
+				printf("  nearest ALLOW policy: %s: %s\n",
+				    explain_s(e, "policy"),
+				    explain_s(e, "failed"));
+			else
+				printf("  nearest ALLOW rule: %s rule %lld, "
+				       "failed on %s\n",
+				    explain_s(e, "policy"),
+				    explain_i(e, "rule"),
+				    explain_s(e, "failed"));
+		}
 		if (json_is_true(json_object_get(az, "dryRunDenied")))
 			printf("  a dry-run policy would deny it\n");
 		if (json_object_get(az, "audit") != NULL)

@@ -107,7 +107,8 @@ struct authz_cc {
 	char path[AUTHZ_FIELD_MAX];
 	size_t len;
 	char *cause;
-	int rule; /* index in p->rules being compiled */
+	int rule;             /* index in p->rules being compiled */
+	const char *when_key; /* the key of the condition being compiled */
 };
 
 static int cc_error(struct authz_cc *cc, const char *fmt, ...)
@@ -585,6 +586,59 @@ list_count(json_t *list)
 }
 
 /*
+ * Names the test just added, for explanations: its place in the rule
+ * ("from[0].source.principals", or "when[1] KEY" for a condition), and
+ * its values as written, joined by ", " (cut after about 200 bytes).
+ */
+static void
+label_add(struct authz_cc *cc, json_t *list)
+{
+	struct authz_policy *p = cc->p;
+	struct authz_label *l;
+	const char *rest = cc->path, *q;
+	char name[AUTHZ_FIELD_MAX + 128], vals[256];
+	size_t i, n = 0, restlen;
+	json_t *v;
+	int k;
+
+	if (strncmp(rest, "spec.rules[", 11) == 0 &&
+	    (q = strstr(rest, "].")) != NULL)
+		rest = q + 2;
+	restlen = strlen(rest);
+	if (cc->when_key != NULL && (q = strrchr(rest, '.')) != NULL)
+		restlen = (size_t)(q - rest);
+	snprintf(name, sizeof(name), "%.*s%s%s", (int)restlen, rest,
+	    cc->when_key != NULL ? " " : "",
+	    cc->when_key != NULL ? cc->when_key : "");
+	vals[0] = '\0';
+	json_array_foreach(list, i, v)
+	{
+		if (n > 200) {
+			snprintf(vals + n, sizeof(vals) - n, ", ...");
+			break;
+		}
+		if (json_is_integer(v))
+			k = snprintf(vals + n, sizeof(vals) - n, "%s%lld",
+			    i > 0 ? ", " : "",
+			    (long long)json_integer_value(v));
+		else
+			k = snprintf(vals + n, sizeof(vals) - n, "%s%s",
+			    i > 0 ? ", " : "",
+			    json_is_string(v) ? json_string_value(v) : "?");
+		if (k < 0 || (size_t)k >= sizeof(vals) - n) {
+			n = sizeof(vals) - 1;
+			break;
+		}
+		n += (size_t)k;
+	}
+	AUTHZ_GROW(p->labels, p->nlabels, p->caplabels);
+	l = &p->labels[p->nlabels++];
+	memset(l, 0, sizeof(*l));
+	l->nameoff = pool_add(p, name, strlen(name));
+	l->valsoff = pool_add(p, vals, strlen(vals));
+}
+
+/*
  * Adds the test of one field (or condition) whose values are list:
  * nothing if the list is empty, as Istio skips empty fields.
  */
@@ -623,6 +677,7 @@ test_add(struct authz_cc *cc, uint8_t attr, uint8_t neg, enum authz_sem sem,
 	t->narg = narg;
 	if (attr >= AUTHZ_A_HTTP)
 		p->rules[cc->rule].http_only = 1;
+	label_add(cc, list);
 	return 0;
 }
 
@@ -867,6 +922,7 @@ cc_condition(struct authz_cc *cc, json_t *w)
 		mark = cc_enter(cc, "key");
 		return cc_error(cc, "unknown or unsupported attribute %s", key);
 	}
+	cc->when_key = key;
 	mark = cc_enter(cc, "values");
 	if (test_add(cc, attr, 0, sem, values, arg, narg) == -1)
 		return -1;
@@ -875,6 +931,7 @@ cc_condition(struct authz_cc *cc, json_t *w)
 	if (test_add(cc, attr, 1, sem, notv, arg, narg) == -1)
 		return -1;
 	cc_leave(cc, mark);
+	cc->when_key = NULL;
 	return 0;
 }
 
@@ -949,6 +1006,10 @@ policy_finish(struct authz_policy *p)
 	for (i = 0; i < p->ntests; i++) {
 		if (p->tests[i].attr == AUTHZ_A_HEADER)
 			p->tests[i].name = p->pool + p->tests[i].arg;
+	}
+	for (i = 0; i < p->nlabels; i++) {
+		p->labels[i].name = p->pool + p->labels[i].nameoff;
+		p->labels[i].vals = p->pool + p->labels[i].valsoff;
 	}
 	if (p->nnames > 0) {
 		p->names = xcalloc(p->nnames, sizeof(*p->names));
@@ -1051,6 +1112,7 @@ authz_policy_free(struct authz_policy *p)
 	free(p->rules);
 	free(p->groups);
 	free(p->tests);
+	free(p->labels);
 	free(p->vals);
 	free(p->nameoffs);
 	free(p->names);

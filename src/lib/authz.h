@@ -115,6 +115,16 @@ struct authz_decision {
 	/* The first AUDIT policy that matched (the request should be
 	 * logged for audit), or NULL. */
 	const struct authz_policy *audit;
+	/*
+	 * Filled by authz_explain_nearest() only, after "no ALLOW policy
+	 * matched" (authz_eval() leaves nearest NULL, nearest_rule -1 and
+	 * nearest_why empty): the ALLOW rule that came closest, and the
+	 * first of its conditions the request failed, as
+	 * "to[0].operation.methods: POST not in [GET]".
+	 */
+	const struct authz_policy *nearest;
+	int nearest_rule; /* index in spec.rules, -1 if none */
+	char nearest_why[256];
 };
 
 /*
@@ -124,5 +134,28 @@ struct authz_decision {
  */
 void authz_eval(const struct authz_set *s, const struct authz_request *r,
     struct authz_decision *d);
+
+/*
+ * After authz_eval() denied r because ALLOW policies apply and none
+ * matched (d->allowed == 0, d->policy == NULL), finds the nearest ALLOW
+ * rule: of the enforced ALLOW policies of s, in their order, the rule
+ * that matched the most of its from, to and when parts and, within
+ * them, of its fields (the first such rule on a tie); fills d's
+ * nearest, nearest_rule and nearest_why with it and the first of its
+ * conditions (from, to, when, in the order of the spec) that r failed.
+ * An ALLOW policy without rules is nearest only if no policy has a
+ * rule (nearest_rule -1). Does nothing for any other decision. Meant
+ * for the denial path only: it walks every ALLOW rule, no index.
+ */
+void authz_explain_nearest(const struct authz_set *s,
+    const struct authz_request *r, struct authz_decision *d);
+
+/*
+ * Writes into buf (of size len, always NUL-terminated) the explanation
+ * of decision d as one line: its reason, then, when
+ * authz_explain_nearest() filled it, "; nearest ALLOW rule: ns/name
+ * rule N: WHY". The same text in weftctl explain and the proxy's logs.
+ */
+void authz_decision_text(const struct authz_decision *d, char *buf, size_t len);
 
 #endif

@@ -77,6 +77,17 @@ struct authz_test {
 	const char *name;
 };
 
+/*
+ * What a test is called and holds in the spec, parallel to the tests,
+ * to explain a failed one (authz_explain_nearest); never read by
+ * authz_eval.
+ */
+struct authz_label {
+	uint32_t nameoff, valsoff; /* in the pool, while compiling */
+	const char *name; /* "from[0].source.principals", "when[1] KEY" */
+	const char *vals; /* its values as written: "a, b" */
+};
+
 /* A source or an operation: all of its tests must pass. */
 struct authz_group {
 	uint32_t first, n;
@@ -102,6 +113,8 @@ struct authz_policy {
 	size_t nvals, capvals;
 	struct authz_test *tests;
 	size_t ntests, captests;
+	struct authz_label *labels; /* parallel to tests */
+	size_t nlabels, caplabels;
 	struct authz_group *groups;
 	size_t ngroups, capgroups;
 	struct authz_rule *rules;

@@ -11,8 +11,11 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -588,8 +591,17 @@ authz_eval(const struct authz_set *s, const struct authz_request *r,
 	const struct authz_ref *ref;
 	struct authz_view w;
 
-	memset(d, 0, sizeof(*d));
+	/* Field by field: nearest_why is left alone, but for its first
+	 * byte, to keep this path as cheap as it was. */
+	d->allowed = 0;
+	d->policy = NULL;
 	d->rule = -1;
+	d->reason = NULL;
+	d->dry_run_denied = 0;
+	d->audit = NULL;
+	d->nearest = NULL;
+	d->nearest_rule = -1;
+	d->nearest_why[0] = '\0';
 	if (s == NULL) {
 		d->allowed = 1;
 		d->reason = "no ALLOW policy applies";
@@ -627,4 +639,302 @@ authz_eval(const struct authz_set *s, const struct authz_request *r,
 	d->policy = ref->p;
 	d->rule = ref->r->index;
 	d->reason = ref->r->reason;
+}
+
+/*
+ * The nearest ALLOW rule, for explanations only (the denial path): how
+ * far each rule got, and what stopped it.
+ */
+struct authz_near {
+	int score;                  /* parts and fields matched */
+	const struct authz_test *t; /* the first test failed, or NULL */
+	int tcp_http;               /* it failed as HTTP-only on TCP */
+};
+
+/* Whether test t passes, as an ALLOW rule sees it. */
+static int
+near_test(const struct authz_policy *p, const struct authz_test *t,
+    struct authz_view *w, struct authz_near *n)
+{
+	if (w->tcp && t->attr >= AUTHZ_A_HTTP) {
+		if (n->t == NULL) {
+			n->t = t;
+			n->tcp_http = 1;
+		}
+		return 0;
+	}
+	if (test_match(p, t, w))
+		return 1;
+	if (n->t == NULL) {
+		n->t = t;
+		n->tcp_http = 0;
+	}
+	return 0;
+}
+
+/* Tests of a group or of when: counts those that pass. */
+static int
+near_tests(const struct authz_policy *p, uint32_t first, uint32_t count,
+    struct authz_view *w, struct authz_near *n)
+{
+	uint32_t i;
+	int pass = 0;
+
+	for (i = 0; i < count; i++)
+		pass += near_test(p, &p->tests[first + i], w, n);
+	return pass;
+}
+
+/*
+ * A from or a to part: its best source or operation (the most fields
+ * passed, the first on a tie), and 1 more when one passes whole.
+ */
+static void
+near_groups(const struct authz_policy *p, uint32_t first, uint32_t count,
+    struct authz_view *w, struct authz_near *n)
+{
+	const struct authz_group *g;
+	struct authz_near best, one;
+	uint32_t i;
+	int pass;
+
+	if (count == 0)
+		return;
+	memset(&best, 0, sizeof(best));
+	best.score = -1;
+	for (i = 0; i < count; i++) {
+		g = &p->groups[first + i];
+		memset(&one, 0, sizeof(one));
+		pass = near_tests(p, g->first, g->n, w, &one);
+		if (one.t == NULL) {
+			n->score += pass + 1;
+			return;
+		}
+		if (pass > best.score) {
+			best = one;
+			best.score = pass;
+		}
+	}
+	n->score += best.score;
+	if (n->t == NULL) {
+		n->t = best.t;
+		n->tcp_http = best.tcp_http;
+	}
+}
+
+/* How far rule r gets with the request: in the spec's order. */
+static void
+near_rule(const struct authz_policy *p, const struct authz_rule *r,
+    struct authz_view *w, struct authz_near *n)
+{
+	struct authz_near when;
+	int pass;
+
+	memset(n, 0, sizeof(*n));
+	near_groups(p, r->from_first, r->nfrom, w, n);
+	near_groups(p, r->to_first, r->nto, w, n);
+	if (r->nwhen == 0)
+		return;
+	memset(&when, 0, sizeof(when));
+	pass = near_tests(p, r->when_first, r->nwhen, w, &when);
+	n->score += pass + (when.t == NULL ? 1 : 0);
+	if (n->t == NULL) {
+		n->t = when.t;
+		n->tcp_http = when.tcp_http;
+	}
+}
+
+/* Appends to buf (len, used *off) as snprintf would, never past it. */
+static void near_put(char *buf, size_t len, size_t *off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+near_put(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (*off >= len - 1)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(buf + *off, len - *off, fmt, ap);
+	va_end(ap);
+	if (k < 0)
+		return;
+	*off += (size_t)k;
+	if (*off >= len)
+		*off = len - 1;
+}
+
+static void
+near_addr(const struct authz_addr *a, char *buf, size_t len)
+{
+	if (a->family == 0 ||
+	    inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->a, buf,
+		(socklen_t)len) == NULL)
+		snprintf(buf, len, "absent");
+}
+
+/*
+ * What the request holds for test t, as text: a quoted string, a
+ * method, an address or a port, a claim's list as [a, b], or "absent"
+ * (returns 0 then). *list: the value is a list.
+ */
+static int
+near_value(const struct authz_policy *p, const struct authz_test *t,
+    struct authz_view *w, char *buf, size_t len, int *list)
+{
+	const char *s;
+	json_t *v, *e;
+	size_t slen, off = 0, k;
+	uint32_t i;
+
+	*list = 0;
+	switch (t->attr) {
+	case AUTHZ_A_SOURCE_IP:
+		near_addr(&w->src, buf, len);
+		return w->src.family != 0;
+	case AUTHZ_A_REMOTE_IP:
+		near_addr(&w->remote, buf, len);
+		return w->remote.family != 0;
+	case AUTHZ_A_DEST_IP:
+		near_addr(&w->dst, buf, len);
+		return w->dst.family != 0;
+	case AUTHZ_A_PORT:
+		snprintf(buf, len, "%u", (unsigned int)w->r->port);
+		return 1;
+	case AUTHZ_A_REQUEST_PRINCIPAL:
+		view_jwt(w);
+		if (w->iss == NULL || w->sub == NULL)
+			break;
+		snprintf(buf, len, "\"%.*s/%.*s\"", (int)w->isslen, w->iss,
+		    (int)w->sublen, w->sub);
+		return 1;
+	case AUTHZ_A_CLAIM:
+		v = (json_t *)w->r->claims;
+		for (i = 0; i < t->narg && v != NULL; i++)
+			v = json_is_object(v)
+			    ? json_object_get(v, p->names[t->arg + i])
+			    : NULL;
+		if (json_is_string(v)) {
+			snprintf(buf, len, "\"%s\"", json_string_value(v));
+			return 1;
+		}
+		if (!json_is_array(v)) {
+			snprintf(buf, len, "%s",
+			    v == NULL ? "absent" : "not a string");
+			return v != NULL;
+		}
+		*list = 1;
+		near_put(buf, len, &off, "[");
+		json_array_foreach(v, k, e)
+		{
+			near_put(buf, len, &off, "%s%s", k > 0 ? ", " : "",
+			    json_is_string(e) ? json_string_value(e) : "?");
+		}
+		near_put(buf, len, &off, "]");
+		return 1;
+	case AUTHZ_A_METHOD:
+		if (view_str(w, t, &s, &slen)) {
+			snprintf(buf, len, "%.*s", (int)slen, s);
+			return 1;
+		}
+		break;
+	default:
+		if (view_str(w, t, &s, &slen)) {
+			snprintf(buf, len, "\"%.*s\"", (int)slen, s);
+			return 1;
+		}
+		break;
+	}
+	snprintf(buf, len, "absent");
+	return 0;
+}
+
+/* The text of test t that the request failed. */
+static void
+near_why(const struct authz_policy *p, const struct authz_near *n,
+    struct authz_view *w, char *buf, size_t len)
+{
+	const struct authz_test *t = n->t;
+	const struct authz_label *l = &p->labels[t - p->tests];
+	char val[160];
+	int list, cond = strncmp(l->name, "when[", 5) == 0;
+
+	if (n->tcp_http) {
+		snprintf(buf, len,
+		    "%s: HTTP-only, the connection is opaque TCP", l->name);
+		return;
+	}
+	if (!near_value(p, t, w, val, sizeof(val), &list))
+		snprintf(buf, len, "%s: absent, not in [%s]", l->name, l->vals);
+	else if (!t->neg)
+		snprintf(buf, len, "%s: %s %s [%s]", l->name, val,
+		    list ? "has none of" : "not in", l->vals);
+	else
+		snprintf(buf, len, "%s: %s %s%s [%s]", l->name, val,
+		    list ? "has one of" : "in", cond ? " notValues" : "",
+		    l->vals);
+}
+
+void
+authz_explain_nearest(const struct authz_set *s, const struct authz_request *r,
+    struct authz_decision *d)
+{
+	const struct authz_policy *p, *bestp = NULL, *empty = NULL;
+	const struct authz_rule *bestr = NULL;
+	struct authz_near n, best;
+	struct authz_view w;
+	size_t i, j;
+
+	if (s == NULL || d->allowed || d->policy != NULL)
+		return;
+	view_init(&w, r);
+	memset(&best, 0, sizeof(best));
+	for (i = 0; i < s->n; i++) {
+		p = s->v[i];
+		if (p->action != AUTHZ_ALLOW || p->dry_run)
+			continue;
+		if (p->nrules == 0 && empty == NULL)
+			empty = p;
+		for (j = 0; j < p->nrules; j++) {
+			near_rule(p, &p->rules[j], &w, &n);
+			if (bestr == NULL || n.score > best.score) {
+				bestp = p;
+				bestr = &p->rules[j];
+				best = n;
+			}
+		}
+	}
+	if (bestr != NULL) {
+		d->nearest = bestp;
+		d->nearest_rule = bestr->index;
+		if (best.t != NULL)
+			near_why(bestp, &best, &w, d->nearest_why,
+			    sizeof(d->nearest_why));
+		else
+			snprintf(d->nearest_why, sizeof(d->nearest_why),
+			    "no condition failed");
+	} else if (empty != NULL) {
+		d->nearest = empty;
+		d->nearest_rule = -1;
+		snprintf(d->nearest_why, sizeof(d->nearest_why),
+		    "the policy has no rules: it allows nothing");
+	}
+}
+
+void
+authz_decision_text(const struct authz_decision *d, char *buf, size_t len)
+{
+	const char *reason = d->reason != NULL ? d->reason : "denied";
+
+	if (d->nearest == NULL)
+		snprintf(buf, len, "%s", reason);
+	else if (d->nearest_rule < 0)
+		snprintf(buf, len, "%s; nearest: %s/%s: %s", reason,
+		    d->nearest->ns, d->nearest->name, d->nearest_why);
+	else
+		snprintf(buf, len, "%s; nearest: %s/%s rule %d, failed %s",
+		    reason, d->nearest->ns, d->nearest->name, d->nearest_rule,
+		    d->nearest_why);
 }

@@ -136,6 +136,8 @@ access_log_request(struct session *s, uint64_t duration_ns)
 	    hx->status, metrics_rflag_name(hx->rflag),
 	    (unsigned long long)hx->req_bytes,
 	    (unsigned long long)hx->resp_bytes, (double)duration_ns / 1e6);
+	if (hx->denied[0] != '\0')
+		alog_str(b, "denied_by", hx->denied);
 	alog_end(s->w);
 }
 
@@ -152,5 +154,7 @@ access_log_tcp(struct session *s, uint64_t duration_ns)
 	    ",\"bytes_received\":%llu,\"bytes_sent\":%llu,\"duration_ms\":%.3f",
 	    (unsigned long long)s->client.bytes_in,
 	    (unsigned long long)s->client.bytes_out, (double)duration_ns / 1e6);
+	if (s->hx.denied[0] != '\0')
+		alog_str(b, "denied_by", s->hx.denied);
 	alog_end(s->w);
 }

@@ -148,6 +148,8 @@ inbound_401(struct session *s, const char *why)
 	struct http_exchange *hx = &s->hx;
 
 	metrics_deny(s->w->metrics, METRICS_DENY_JWT);
+	snprintf(
+	    hx->denied, sizeof(hx->denied), "RequestAuthentication: %s", why);
 	hx->reply_status = 401;
 	hx->reply_body = why;
 	hx->rflag = METRICS_RF_UAEX;
@@ -264,20 +266,28 @@ inbound_authz_req(
 	ar->claims = ir->claims;
 }
 
-/* Logs a denial at most once a second per worker. */
+/*
+ * An authorization denial: explained (with the nearest ALLOW rule when
+ * none matched: only now, so that allowed requests never pay for it)
+ * into the exchange's denied field, which the access log writes for
+ * every one of them; and logged at most once a second per worker.
+ */
 static void
-inbound_log_deny(struct session *s, const struct authz_decision *d)
+inbound_log_deny(struct session *s, const struct authz_set *set,
+    const struct authz_request *ar, struct authz_decision *d)
 {
 	struct worker *w = s->w;
 	char p[64];
 
+	authz_explain_nearest(set, ar, d);
+	authz_decision_text(d, s->hx.denied, sizeof(s->hx.denied));
 	if (w->last_mtls_log == worker_now(w))
 		return;
 	w->last_mtls_log = worker_now(w);
 	netaddr_str(&s->peer, p, sizeof(p));
 	log_info("inbound from %s (%s) denied: %s", p,
 	    s->tcpkey.peer[0] != '\0' ? s->tcpkey.peer : "no identity",
-	    d->reason != NULL ? d->reason : "denied");
+	    s->hx.denied);
 }
 
 static void
@@ -335,6 +345,8 @@ inbound_rate_limit(
 			s->w->ratelimits, rl, key, klen, now_ns(), &retry_ms))
 			continue;
 		metrics_deny(s->w->metrics, METRICS_DENY_RATE_LIMIT);
+		snprintf(
+		    hx->denied, sizeof(hx->denied), "RateLimit %s", rl->id);
 		hx->reply_status = 429;
 		hx->reply_body = "local_rate_limited";
 		hx->rflag = METRICS_RF_RL;
@@ -419,7 +431,7 @@ inbound_http(struct session *s, const struct http1_msg *m, const char *buf)
 		inbound_authz_req(s, &ir, &ar);
 		authz_eval(sec->authz, &ar, &d);
 		if (!d.allowed) {
-			inbound_log_deny(s, &d);
+			inbound_log_deny(s, sec->authz, &ar, &d);
 			metrics_deny(s->w->metrics, METRICS_DENY_AUTHZ);
 			s->hx.reply_status = 403;
 			s->hx.reply_body = "RBAC: access denied";
@@ -460,7 +472,7 @@ inbound_tcp(struct session *s)
 	authz_eval(sec->authz, &ar, &d);
 	if (d.allowed)
 		return 0;
-	inbound_log_deny(s, &d);
+	inbound_log_deny(s, sec->authz, &ar, &d);
 	metrics_deny(s->w->metrics, METRICS_DENY_AUTHZ);
 	return -1;
 }

@@ -189,6 +189,9 @@ struct http_exchange {
 	struct mirror *mirror;   /* the copy of this request, while it lasts */
 	char service[METRICS_LABEL_MAX]; /* destination_service label */
 	char route[METRICS_LABEL_MAX];   /* route label */
+	/* Why the inbound side refused it (401, 403, 429): the access
+	 * log's denied_by. Empty: it did not. */
+	char denied[384];
 };
 
 struct session {

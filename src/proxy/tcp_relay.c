@@ -142,7 +142,9 @@ tcp_relay_start(struct session *s)
 	s->mode = SESSION_TCP;
 	s->tcpkey.http = 0;
 	if (s->direction == METRICS_INBOUND && inbound_tcp(s) == -1) {
-		/* Denied by authorization: the connection is closed. */
+		/* Denied by authorization: counted, logged, closed. */
+		s->counted = 1;
+		metrics_tcp_open(s->w->metrics, &s->tcpkey);
 		session_close(s);
 		return;
 	}

@@ -200,9 +200,13 @@ check "a 403" has "  decision: 403 RBAC: access denied (no ALLOW policy matched)
 check "the result says where and why" \
     has "result: DENIED: default/orders-v1: 403 RBAC: access denied (no ALLOW policy matched)"
 check "a denied request takes no rate limit token" hasnt "rate limit"
+check "the nearest rule, failing on the method" \
+    has "  nearest ALLOW rule: default/orders-allow rule 0, failed on to[0].operation.methods: POST not in [GET]"
 explain --source other --destination orders:8080 --method GET --path /count
 expect_eq "GET /count from another identity: denied" 1 "$RC"
 check "no ALLOW rule matched it either" has "  authorization: DENIED: no ALLOW policy matched"
+check "the nearest rule, failing on the identity" \
+    has "  nearest ALLOW rule: default/orders-allow rule 0, failed on from[0].source.principals: \"cluster.local/ns/default/sa/other\" not in [cluster.local/ns/default/sa/profilepicture]"
 
 ### A header match takes the canary route: all of it to v2.
 explain --source profilepicture --destination orders:8080 --method GET \
@@ -231,6 +235,15 @@ if command -v jq >/dev/null; then
 	    "$RC|$(json .allowed)|$(json .status)|$(json .inbound[0].authorization.policy)"
 	expect_eq "json: the policies in force" '["default/orders-allow"]' \
 	    "$(json '[.inbound[0].authorization.policies[].name]')"
+	expect_eq "json: the nearest rule and what it failed" \
+	    '{"policy":"default/orders-allow","rule":0,"failed":"to[0].operation.methods: POST not in [GET]"}' \
+	    "$(json .inbound[0].authorization.nearest)"
+	expect_eq "json: the explanation, as the proxy logs it" \
+	    '"no ALLOW policy matched; nearest: default/orders-allow rule 0, failed to[0].operation.methods: POST not in [GET]"' \
+	    "$(json .inbound[0].authorization.explanation)"
+	explain --source profilepicture --destination orders:8080 --method GET --path /count -o json
+	expect_eq "json: no nearest rule when allowed" "null|null" \
+	    "$(json .inbound[0].authorization.nearest)|$(json .inbound[0].authorization.explanation)"
 else
 	echo "# skipped the -o json checks: no jq"
 fi
@@ -301,6 +314,8 @@ YAML
 	expect_eq "/discounts with another valid token: denied" 1 "$RC"
 	check "valid, but no rule matches its claims" \
 	    has "  authorization: DENIED: no ALLOW policy matched"
+	check "the claims rule is the nearest, failing on the claim" \
+	    has "  nearest ALLOW rule: default/orders-allow rule 1, failed on when[0] request.auth.claims[groups]: [silver] has none of [gold_member]"
 	explain --source other --destination orders:8080 --method GET --path /discounts
 	expect_eq "/discounts without a token: denied" 1 "$RC"
 	check "no token" has "  jwt: none"

@@ -234,6 +234,8 @@ echo_through() { # POD
 }
 expect_eq "profilepicture's TCP connection is allowed" ping "$(echo_through "$PROFILEPICTURE")"
 expect_eq "other's TCP connection is closed" "" "$(echo_through "$OTHER")"
+eventually "the closed connection is logged with the DENY rule that decided" \
+    grep -q '"protocol":"tcp".*"denied_by":"denied by DENY policy default/orders-deny-tcp' "$T/px/orders.access"
 
 # A policy change applies to new requests without a restart.
 "$WEFTCTL" --db "$DB" delete authorizationpolicy orders-allow >>"$T/apply.log" 2>&1
@@ -241,4 +243,18 @@ V=$(sqlite3 "$DB" 'SELECT version FROM config_version')
 eventually "the deletion is in force" \
     sh -c "[ \"\$(ip netns exec $ORDERS curl -s --max-time 2 http://127.0.0.1:15020/metrics | awk '/^weft_config_version /{print \$2}')\" = $V ]"
 expect_eq "with no ALLOW policy left, other may GET /other" 200 "$(req "$OTHER" "$VIP/other")"
+# Every denial is explained in the orders proxy's access log (denied_by).
+alog_has() { # LINE-TEXT DENIED-BY: a line holding both
+	grep -F -e "$1" "$T/px/orders.access" | grep -qF -e "\"denied_by\":\"$2\""
+}
+eventually "access log: the 403 of POST /count names the nearest rule and its failed condition" \
+    alog_has '"method":"POST","path":"/count"' \
+    'no ALLOW policy matched; nearest: default/orders-allow rule 0, failed to[0].operation.methods: POST not in [GET]'
+check "access log: the 403 of other's GET /count fails on principals" \
+    alog_has '"response_code":403' \
+    'no ALLOW policy matched; nearest: default/orders-allow rule 0, failed from[0].source.principals: \"cluster.local/ns/default/sa/other\" not in [cluster.local/ns/default/sa/profilepicture]'
+check "access log: the 401 says why" alog_has '"response_code":401' 'RequestAuthentication: Jwt is expired'
+check "access log: the 429 names its limit" alog_has '"response_code":429' 'RateLimit default/orders#0'
+check "access log: no denied_by on a 200" \
+    sh -c "! grep -F '\"response_code\":200' '$T/px/orders.access' | grep -q denied_by"
 e2e_done

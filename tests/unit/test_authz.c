@@ -1219,6 +1219,168 @@ test_brief_gold_member(void **state)
 	authz_set_free(s);
 }
 
+/* The nearest ALLOW rule of a denial, and what it failed on. */
+static struct authz_decision *
+nearest(const struct authz_set *s, struct treq *q)
+{
+	static struct authz_decision d;
+
+	authz_eval(s, &q->r, &d);
+	assert_false(d.allowed);
+	assert_null(d.nearest);
+	assert_int_equal(d.nearest_rule, -1);
+	assert_string_equal(d.nearest_why, "");
+	authz_explain_nearest(s, &q->r, &d);
+	return &d;
+}
+
+static void
+test_explain_nearest(void **state)
+{
+	struct authz_decision *d, a;
+	struct authz_set *s;
+	struct treq q;
+	char text[512];
+
+	s = set_of(poln(NS, "audit", "{action: AUDIT, rules: [{}]}"),
+	    poln(NS, "orders-allow",
+		"rules:\n"
+		"- from:\n"
+		"  - source: {principals: [" PP "]}\n"
+		"  to:\n"
+		"  - operation: {methods: [GET], paths: [/count]}\n"
+		"- to:\n"
+		"  - operation: {paths: [/discounts]}\n"
+		"  when:\n"
+		"  - key: request.auth.claims[groups]\n"
+		"    values: [gold_member]\n"),
+	    poln(NS, "net",
+		"rules:\n"
+		"- from:\n"
+		"  - source: {ipBlocks: [192.168.0.0/16]}\n"
+		"  - source: {notPrincipals: [" PP "], namespaces: [prod]}\n"
+		"  to:\n"
+		"  - operation: {ports: [\"9090\"]}\n"),
+	    NULL);
+
+	/* The brief's example: the method is what is wrong. */
+	treq_http(&q, "POST", "/count", PP);
+	d = nearest(s, &q);
+	assert_non_null(d->nearest);
+	assert_string_equal(authz_policy_name(d->nearest), "orders-allow");
+	assert_int_equal(d->nearest_rule, 0);
+	assert_string_equal(
+	    d->nearest_why, "to[0].operation.methods: POST not in [GET]");
+	authz_decision_text(d, text, sizeof(text));
+	assert_string_equal(text,
+	    "no ALLOW policy matched; nearest: default/orders-allow rule 0, "
+	    "failed to[0].operation.methods: POST not in [GET]");
+
+	/* The identity is. */
+	treq_http(&q, "GET", "/count", "cluster.local/ns/default/sa/other");
+	d = nearest(s, &q);
+	assert_int_equal(d->nearest_rule, 0);
+	assert_string_equal(d->nearest_why,
+	    "from[0].source.principals: "
+	    "\"cluster.local/ns/default/sa/other\" not in [" PP "]");
+	treq_http(&q, "GET", "/count", NULL);
+	d = nearest(s, &q);
+	assert_string_equal(d->nearest_why,
+	    "from[0].source.principals: absent, not in [" PP "]");
+
+	/* A claim: the rule of /discounts is nearer. */
+	treq_http(&q, "GET", "/discounts", NULL);
+	treq_jwt(&q,
+	    "{\"iss\": \"testing@secure.istio.io\", \"sub\": \"u\", "
+	    "\"groups\": [\"silver\"]}");
+	d = nearest(s, &q);
+	assert_string_equal(authz_policy_name(d->nearest), "orders-allow");
+	assert_int_equal(d->nearest_rule, 1);
+	assert_string_equal(d->nearest_why,
+	    "when[0] request.auth.claims[groups]: [silver] has none of "
+	    "[gold_member]");
+	treq_done(&q);
+
+	/*
+	 * Port 9090 of policy net without a peer identity: its second
+	 * source, whose notPrincipals passes, is nearer than its first.
+	 */
+	treq_http(&q, "POST", "/x", NULL);
+	q.r.port = 9090;
+	d = nearest(s, &q);
+	assert_string_equal(authz_policy_name(d->nearest), "net");
+	assert_int_equal(d->nearest_rule, 0);
+	assert_string_equal(
+	    d->nearest_why, "from[1].source.namespaces: absent, not in [prod]");
+	q.r.principal = PP;
+	q.r.port = 8080;
+	d = nearest(s, &q);
+	assert_string_equal(authz_policy_name(d->nearest), "orders-allow");
+	assert_string_equal(
+	    d->nearest_why, "to[0].operation.methods: POST not in [GET]");
+
+	/* Opaque TCP: HTTP-only rules never match it. */
+	treq_tcp(&q, 8080, PP);
+	d = nearest(s, &q);
+	assert_string_equal(authz_policy_name(d->nearest), "orders-allow");
+	assert_int_equal(d->nearest_rule, 0);
+	assert_string_equal(d->nearest_why,
+	    "to[0].operation.methods: HTTP-only, the connection is opaque "
+	    "TCP");
+
+	/* Allowed, or denied by a DENY rule: nothing to add. */
+	treq_http(&q, "GET", "/count", PP);
+	authz_eval(s, &q.r, &a);
+	assert_true(a.allowed);
+	authz_explain_nearest(s, &q.r, &a);
+	assert_null(a.nearest);
+	assert_string_equal(a.nearest_why, "");
+	authz_set_free(s);
+
+	s = set_of(poln(NS, "deny",
+		       "action: DENY\n"
+		       "rules:\n"
+		       "- to: [{operation: {methods: [DELETE]}}]\n"),
+	    poln(NS, "allow", "rules: [{to: [{operation: {paths: [/a]}}]}]"),
+	    NULL);
+	treq_http(&q, "DELETE", "/a", PP);
+	authz_eval(s, &q.r, &a);
+	assert_false(a.allowed);
+	authz_explain_nearest(s, &q.r, &a);
+	assert_null(a.nearest);
+	authz_decision_text(&a, text, sizeof(text));
+	assert_string_equal(text, "denied by DENY policy default/deny rule 0");
+
+	/* A notValues condition; a header. */
+	authz_set_free(s);
+	s = set_of(poln(NS, "h",
+		       "rules:\n"
+		       "- when:\n"
+		       "  - key: request.headers[x-env]\n"
+		       "    values: [prod]\n"
+		       "  - key: request.headers[x-env]\n"
+		       "    notValues: [test, dev]\n"),
+	    NULL);
+	treq_http(&q, "GET", "/", PP);
+	treq_header(&q, "x-env", "dev");
+	d = nearest(s, &q);
+	assert_string_equal(d->nearest_why,
+	    "when[0] request.headers[x-env]: \"dev\" not in [prod]");
+	authz_set_free(s);
+
+	/* An ALLOW policy without rules allows nothing. */
+	s = set_of(poln(NS, "empty", "{action: ALLOW}"), NULL);
+	treq_http(&q, "GET", "/", PP);
+	d = nearest(s, &q);
+	assert_string_equal(authz_policy_name(d->nearest), "empty");
+	assert_int_equal(d->nearest_rule, -1);
+	authz_decision_text(d, text, sizeof(text));
+	assert_string_equal(text,
+	    "no ALLOW policy matched; nearest: default/empty: the policy has "
+	    "no rules: it allows nothing");
+	authz_set_free(s);
+}
+
 static void
 test_refused(void **state)
 {
@@ -1836,6 +1998,7 @@ main(void)
 	    cmocka_unit_test(test_dry_run),
 	    cmocka_unit_test(test_brief_profilepicture),
 	    cmocka_unit_test(test_brief_gold_member),
+	    cmocka_unit_test(test_explain_nearest),
 	    cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_istio_testdata),
 	    cmocka_unit_test(test_istio_semantics),
