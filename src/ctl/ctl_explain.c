@@ -32,6 +32,7 @@
 #include "policy_db.h"
 #include "ratelimit.h"
 #include "snapshot.h"
+#include "jwt_locate.h"
 #include "store_db.h"
 #include "xmalloc.h"
 
@@ -463,92 +464,6 @@ explain_rewrite(
 	free(full);
 }
 
-/* Where rule r finds a token in the request (inbound_token()). */
-static int
-explain_token(const struct http1_msg *m, const struct snap_jwt_rule *r,
-    const char **tok, size_t *len)
-{
-	const struct http1_header *h;
-	const char *q, *end, *p, *amp;
-	size_t i, plen, nlen;
-
-	for (i = 0; i < r->nfrom_headers; i++) {
-		if ((h = http1_find(m, r->from_headers[i].name)) == NULL)
-			continue;
-		plen = strlen(r->from_headers[i].prefix);
-		if (h->value_len < plen ||
-		    strncasecmp(h->value, r->from_headers[i].prefix, plen) != 0)
-			continue;
-		*tok = h->value + plen;
-		*len = h->value_len - plen;
-		while (*len > 0 && **tok == ' ') {
-			(*tok)++;
-			(*len)--;
-		}
-		return 1;
-	}
-	if ((q = memchr(m->target, '?', m->target_len)) == NULL)
-		return 0;
-	end = m->target + m->target_len;
-	for (i = 0; i < r->nfrom_params; i++) {
-		nlen = strlen(r->from_params[i].name);
-		for (p = q + 1; p != NULL && p < end;) {
-			if ((size_t)(end - p) > nlen && p[nlen] == '=' &&
-			    memcmp(p, r->from_params[i].name, nlen) == 0) {
-				*tok = p + nlen + 1;
-				amp = memchr(*tok, '&', (size_t)(end - *tok));
-				*len =
-				    (size_t)((amp != NULL ? amp : end) - *tok);
-				return 1;
-			}
-			if ((p = memchr(p, '&', (size_t)(end - p))) != NULL)
-				p++;
-		}
-	}
-	return 0;
-}
-
-/*
- * The claims of a token, unverified: its iss picks its rule. Decoded as
- * inbound_token_issuer() does (with its 4 KiB bound), so that the rule
- * picked is the proxy's. NULL when it cannot be read or has no iss.
- */
-static json_t *
-explain_token_payload(const char *tok, size_t len)
-{
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const char *p, *end, *dot, *c;
-	unsigned char buf[4096];
-	unsigned int acc = 0;
-	size_t n = 0;
-	int bits = 0;
-	json_t *j;
-
-	if ((dot = memchr(tok, '.', len)) == NULL)
-		return NULL;
-	p = dot + 1;
-	if ((end = memchr(p, '.', len - (size_t)(p - tok))) == NULL)
-		return NULL;
-	for (; p < end; p++) {
-		if ((c = memchr(b64, *p, 64)) == NULL)
-			return NULL;
-		acc = acc << 6 | (unsigned int)(c - b64);
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			if (n == sizeof(buf))
-				return NULL;
-			buf[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	j = json_loadb((const char *)buf, n, 0, NULL);
-	if (!json_is_string(json_object_get(j, "iss"))) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}
-
 /*
  * RequestAuthentication as inbound_jwt() decides it: a token must be
  * valid for the rule of its issuer; no token passes. Fills jo; returns
@@ -561,6 +476,7 @@ explain_jwt(const struct snap_security *sec, const struct http1_msg *m,
     json_t *jo, json_t **claims, char *reqp, size_t reqplen)
 {
 	const struct snap_jwt_rule *r;
+	const struct http1_header *hdr;
 	const char *tok, *sub, *why = NULL;
 	char iss[512];
 	struct jwt_rule jr;
@@ -571,10 +487,10 @@ explain_jwt(const struct snap_security *sec, const struct http1_msg *m,
 
 	for (i = 0; i < sec->njwt; i++) {
 		r = &sec->jwt[i];
-		if (!explain_token(m, r, &tok, &len))
+		if (!jwt_locate(m, r, &tok, &len, &hdr))
 			continue;
 		if (!found++) {
-			if ((payload = explain_token_payload(tok, len)) ==
+			if ((payload = jwt_unverified_payload(tok, len)) ==
 			    NULL) {
 				why = jwt_status_text(JWT_MALFORMED);
 				break;
@@ -587,7 +503,7 @@ explain_jwt(const struct snap_security *sec, const struct http1_msg *m,
 			continue;
 		json_object_set_new(jo, "issuer", json_string(r->issuer));
 		if (r->keys == NULL && r->jwks_uri != NULL) {
-			*claims = explain_token_payload(tok, len);
+			*claims = jwt_unverified_payload(tok, len);
 			json_object_set_new(
 			    jo, "status", json_string("unverified"));
 			json_object_set_new(

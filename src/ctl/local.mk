@@ -42,6 +42,7 @@ src_ctl_weftctl_SOURCES += \
 	src/proxy/snapshot_build.c src/proxy/snapshot_build.h \
 	src/proxy/snapshot_parse.c \
 	src/proxy/snapshot_security.c \
+	src/proxy/jwt_locate.c src/proxy/jwt_locate.h \
 	src/proxy/route_match.c \
 	src/proxy/lb.c src/proxy/lb.h \
 	src/proxy/ratelimit.c src/proxy/ratelimit.h

@@ -20,6 +20,7 @@
 #include "jwks_fetch.h"
 #include "jwt.h"
 #include "jwt_cache.h"
+#include "jwt_locate.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "snapshot.h"
@@ -47,98 +48,18 @@ inbound_header_cb(void *arg, const char *name, size_t *len)
 	return h->value;
 }
 
-/* Where rule r finds a token in the request: 1 with *tok set. */
-static int
-inbound_token(const struct http1_msg *m, const struct snap_jwt_rule *r,
-    const char **tok, size_t *len, const struct http1_header **hdr)
-{
-	const struct http1_header *h;
-	const char *q, *end, *p;
-	size_t i, plen, nlen;
-
-	*hdr = NULL;
-	for (i = 0; i < r->nfrom_headers; i++) {
-		if ((h = http1_find(m, r->from_headers[i].name)) == NULL)
-			continue;
-		plen = strlen(r->from_headers[i].prefix);
-		if (h->value_len < plen ||
-		    strncasecmp(h->value, r->from_headers[i].prefix, plen) != 0)
-			continue;
-		*tok = h->value + plen;
-		*len = h->value_len - plen;
-		while (*len > 0 && **tok == ' ') {
-			(*tok)++;
-			(*len)--;
-		}
-		*hdr = h;
-		return 1;
-	}
-	q = memchr(m->target, '?', m->target_len);
-	if (q == NULL)
-		return 0;
-	end = m->target + m->target_len;
-	for (i = 0; i < r->nfrom_params; i++) {
-		nlen = strlen(r->from_params[i].name);
-		for (p = q + 1; p < end;) {
-			if ((size_t)(end - p) > nlen && p[nlen] == '=' &&
-			    memcmp(p, r->from_params[i].name, nlen) == 0) {
-				*tok = p + nlen + 1;
-				*len =
-				    (size_t)((memchr(*tok, '&',
-						  (size_t)(end - *tok)) != NULL
-						     ? (const char *)memchr(
-							   *tok, '&',
-							   (size_t)(end - *tok))
-						     : end) -
-					*tok);
-				return 1;
-			}
-			p = memchr(p, '&', (size_t)(end - p));
-			if (p == NULL)
-				break;
-			p++;
-		}
-	}
-	return 0;
-}
-
 /* The iss claim of a token, unverified, into out: to pick its rule. */
 static int
-inbound_token_issuer(const char *tok, size_t len, char *out, size_t outlen)
+inbound_issuer(const char *tok, size_t len, char *out, size_t outlen)
 {
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const char *p, *end, *dot;
-	unsigned char buf[4096];
-	size_t n = 0;
-	unsigned int acc = 0;
-	int bits = 0;
-	const char *c;
 	json_t *j;
 
-	if ((dot = memchr(tok, '.', len)) == NULL)
+	if ((j = jwt_unverified_payload(tok, len)) == NULL)
 		return -1;
-	p = dot + 1;
-	if ((end = memchr(p, '.', len - (size_t)(p - tok))) == NULL)
-		return -1;
-	for (; p < end; p++) {
-		if ((c = memchr(b64, *p, 64)) == NULL)
-			return -1;
-		acc = acc << 6 | (unsigned int)(c - b64);
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			if (n == sizeof(buf))
-				return -1;
-			buf[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if ((j = json_loadb((const char *)buf, n, 0, NULL)) == NULL)
-		return -1;
-	c = json_string_value(json_object_get(j, "iss"));
-	if (c != NULL)
-		snprintf(out, outlen, "%s", c);
+	snprintf(
+	    out, outlen, "%s", json_string_value(json_object_get(j, "iss")));
 	json_decref(j);
-	return c != NULL ? 0 : -1;
+	return 0;
 }
 
 /* 401 in Envoy's words. */
@@ -183,10 +104,10 @@ inbound_jwt(
 
 	for (i = 0; i < sec->njwt; i++) {
 		r = &sec->jwt[i];
-		if (!inbound_token(ir->m, r, &tok, &len, &hdr))
+		if (!jwt_locate(ir->m, r, &tok, &len, &hdr))
 			continue;
 		if (!found++ &&
-		    inbound_token_issuer(tok, len, iss, sizeof(iss)) == -1)
+		    inbound_issuer(tok, len, iss, sizeof(iss)) == -1)
 			return inbound_401(s, jwt_status_text(JWT_MALFORMED));
 		if (strcmp(iss, r->issuer) != 0)
 			continue;

@@ -16,6 +16,7 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/http_route.c \
 	src/proxy/inbound_policy.c \
 	src/proxy/jwt_cache.c src/proxy/jwt_cache.h \
+	src/proxy/jwt_locate.c src/proxy/jwt_locate.h \
 	src/proxy/mirror.c \
 	src/proxy/upstream.c \
 	src/proxy/access_log.c \
