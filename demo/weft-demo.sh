@@ -6,7 +6,9 @@
 #   frontend (198.18.10.1) --curl--> reviews (198.18.10.2:9080)
 #                          --curl--> ratings (198.18.10.3:9080)
 #   legacy   (198.18.10.9, no sidecar) --curl--> reviews
-#   weft-server (198.18.10.100) <-- weft-sync in shop, orders-v1, orders-v2
+#   weft-server (198.18.10.100) <-- weft-sync in shop, orders-v1, orders-v2,
+#                                   profilepicture
+#   batch    (198.18.10.39, no sidecar) --curl--> orders-v1
 #
 # Everything stays inside namespaces this script creates (no route out)
 # and is removed when it ends.
@@ -169,25 +171,27 @@ ctl() {
 }
 echo "  weft-server on 198.18.10.100:15010 made its CA and admin token:"
 ls -l "$T/srv" | awk 'NR > 1 { print "  " $1, $NF }'
-join_pod() { # NAME ADDRESS LABELS: a pod whose policy comes from the server
-	local wl=$1 addr=$2 labels=$3 tok
+join_pod() { # NAME ADDRESS LABELS SA: a pod whose policy comes from the server
+	local wl=$1 addr=$2 labels=$3 sa=$4 tok
 	pod_new "$wl" "$addr"
 	in_ns "$POD" "$WEFT_INIT" >"$T/init-$wl.log" 2>&1
-	proxy_start "$POD" "$wl" --db "$T/px/$wl.db" --certs "$T/px/$wl-certs"
-	tok=$(ctl token create --workload "$wl" --namespace default)
+	proxy_start "$POD" "$wl" --db "$T/px/$wl.db" --certs "$T/px/$wl-certs" \
+	    --service-account "$sa" --labels "$labels"
+	tok=$(ctl token create --workload "$wl" --namespace default --service-account "$sa")
 	bg_proxy_uid "$POD" "sync-$wl" "$WEFT_BUILDDIR/src/sync/weft-sync" \
 	    --server https://198.18.10.100:15010 --token "$tok" --workload "$wl" \
-	    --namespace default --address "$addr" --labels "$labels" \
+	    --namespace default --service-account "$sa" --address "$addr" --labels "$labels" \
 	    --db "$T/px/$wl.db" --certs "$T/px/$wl-certs"
 }
-run "weftctl token create --workload orders-v1 --namespace default"
-echo "  $(ctl token create --workload orders-v1 --namespace default | cut -c1-40)..."
+run "weftctl token create --workload orders-v1 --namespace default --service-account orders"
+echo "  $(ctl token create --workload orders-v1 --namespace default --service-account orders | cut -c1-40)..."
 for v in 1 2; do
-	join_pod "orders-v$v" "198.18.10.2$v" "app=orders,version=v$v"
+	join_pod "orders-v$v" "198.18.10.2$v" "app=orders,version=v$v" orders
+	if [ "$v" = 1 ]; then ORDERS1=$POD; else ORDERS2=$POD; fi
 	bg "$POD" "orders-v$v-app" "$WEFT_TESTD" --listen 0.0.0.0:8080 --name "orders-v$v"
 	wait_listen "$POD" 8080
 done
-join_pod shop 198.18.10.20 app=shop
+join_pod shop 198.18.10.20 app=shop shop
 SHOP=$POD
 cat >"$T/orders.yaml" <<'YAML'
 apiVersion: networking.istio.io/v1
@@ -234,6 +238,188 @@ run "sqlite3 -readonly /var/lib/weft/server/policy.db \"SELECT service, workload
 sqlite3 -readonly "$T/srv/policy.db" \
     "SELECT service, workload, address, healthy FROM service_endpoints WHERE service = 'orders'" |
     sed 's/^/  /'
+
+# converge: waits (10 s at most) until every sidecar of the control
+# plane's pods runs the server's current policy version, and says so.
+converge() {
+	local v p got t0=${EPOCHREALTIME//[.,]/} end=$((SECONDS + 10)) late="" dt
+	v=$(ctl status -o json | grep -o '"version": *[0-9]*' | head -n 1 | tr -dc 0-9)
+	for p in $SYNCED; do
+		while :; do
+			got=$(in_ns "$p" curl -s --max-time 2 http://127.0.0.1:15020/metrics |
+			    awk '/^weft_config_version /{print $2}')
+			[ "${got:-0}" -ge "${v:-1}" ] && break
+			if [ $SECONDS -ge $end ]; then
+				late="$late $(echo "$p" | sed "s/^weft-//; s/-$E2E_SUFFIX\$//")"
+				break
+			fi
+			sleep 0.1
+		done
+	done
+	dt=$(((${EPOCHREALTIME//[.,]/} - t0) / 100000))
+	if [ -n "$late" ]; then
+		echo "  (policy version $v is not in force after 10 s in:$late)"
+	else
+		echo "  (policy version $v in force in every sidecar after $((dt / 10)).$((dt % 10)) s)"
+	fi
+}
+# http_status POD CURL-ARGS...: the status code, and the body of a refusal.
+http_status() {
+	local p=$1 code
+	shift
+	code=$(in_ns "$p" curl -s --max-time 5 -o "$T/body" -D "$T/head" \
+	    -w '%{http_code}' "$@") || true
+	if [ "$code" = 200 ]; then
+		echo "  $code"
+	else
+		echo "  $code $(head -c 200 "$T/body")"
+	fi
+}
+server_apply() { # FILE...: applies the files through weft-server, then waits
+	local f args=()
+	for f in "$@"; do
+		args+=(-f "$T/$f")
+	done
+	run "weftctl --server https://198.18.10.100:15010 apply ${args[*]//$T\//}"
+	ctl apply "${args[@]}" | sed 's/^/  /'
+	converge
+}
+
+say "10. mTLS between the pods that joined weft-server"
+join_pod profilepicture 198.18.10.30 app=profilepicture profilepicture
+PROFILEPICTURE=$POD
+SYNCED="$ORDERS1 $ORDERS2 $SHOP $PROFILEPICTURE"
+pod_new batch 198.18.10.39
+BATCH=$POD
+echo "  profilepicture: 198.18.10.30, joined like shop; batch: 198.18.10.39, no sidecar"
+converge
+run "curl -s http://127.0.0.1:15020/metrics | grep 'weft_requests_total{reporter=\"destination\"'   # in orders-v1"
+in_ns "$ORDERS1" curl -s --max-time 5 http://127.0.0.1:15020/metrics |
+    awk '/^weft_requests_total\{reporter="destination"/ {
+	match($0, /source_principal="[^"]*"/); s = substr($0, RSTART + 18, RLENGTH - 19)
+	match($0, /connection_security_policy="[^"]*"/); m = substr($0, RSTART + 28, RLENGTH - 29)
+	match($0, /response_code="[^"]*"/); c = substr($0, RSTART + 15, RLENGTH - 16)
+	printf "  source_principal=%s\n    connection_security_policy=%s code=%s  %s requests\n", s, m, c, $NF }'
+run "openssl x509 -noout -ext subjectAltName -in /var/lib/weft/certs/cert.pem   # in shop"
+openssl x509 -noout -ext subjectAltName -in "$T/px/shop-certs/cert.pem" | sed 's/^ */  /'
+
+say "11. PeerAuthentication STRICT: orders takes mTLS only"
+cat >"$T/strict.yaml" <<'YAML'
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: orders-strict}
+spec:
+  selector: {matchLabels: {app: orders}}
+  mtls: {mode: STRICT}
+YAML
+server_apply strict.yaml
+run "curl http://198.18.10.21:8080/count   # from batch, which has no sidecar"
+in_ns "$BATCH" curl -sS --max-time 5 -o /dev/null http://198.18.10.21:8080/count 2>&1 |
+    sed 's/^/  /' || true
+run "curl http://orders:8080/count   # from shop"
+http_status "$SHOP" -H 'Host: orders' http://240.240.0.3:8080/count
+
+say "12. AuthorizationPolicy: profilepicture may GET orders' /count and nothing else"
+cat >"$T/orders-authz.yaml" <<'YAML'
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: orders-count}
+spec:
+  selector: {matchLabels: {app: orders}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/profilepicture]}}]
+    to: [{operation: {methods: [GET], paths: [/count]}}]
+YAML
+sed 's/^/  /' "$T/orders-authz.yaml"
+server_apply orders-authz.yaml
+run "curl http://orders:8080/count   # from profilepicture"
+http_status "$PROFILEPICTURE" -H 'Host: orders' http://240.240.0.3:8080/count
+run "curl -X POST http://orders:8080/count   # from profilepicture"
+http_status "$PROFILEPICTURE" -X POST -d x -H 'Host: orders' http://240.240.0.3:8080/count
+run "curl http://orders:8080/count   # from shop"
+http_status "$SHOP" -H 'Host: orders' http://240.240.0.3:8080/count
+
+say "13. JWT: only members of gold_member may call /discounts"
+ISTIO_JWT="$WEFT_SRCDIR/../shared/testdata/istio/jwt"
+if [ -f "$ISTIO_JWT/key.pem" ] && [ -f "$ISTIO_JWT/jwks.json" ] && command -v openssl >/dev/null; then
+	jwks=$(tr -d '\n' <"$ISTIO_JWT/jwks.json" | sed 's/"/\\"/g')
+	cat >"$T/orders-jwt.yaml" <<YAML
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: orders-jwt}
+spec:
+  selector: {matchLabels: {app: orders}}
+  jwtRules:
+  - issuer: testing@secure.istio.io
+    jwks: "$jwks"
+YAML
+	cat >"$T/orders-gold.yaml" <<'YAML'
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: orders-discounts}
+spec:
+  selector: {matchLabels: {app: orders}}
+  action: ALLOW
+  rules:
+  - to: [{operation: {paths: [/discounts]}}]
+    when: [{key: "request.auth.claims[groups]", values: [gold_member]}]
+YAML
+	sed 's/^/  /' "$T/orders-gold.yaml"
+	server_apply orders-jwt.yaml orders-gold.yaml
+	mint() { # PAYLOAD-JSON: a token signed with Istio's sample key
+		printf '{"alg":"RS256","kid":"DHFbpoIUqrY8t2zpA2qXfCmr5VO5ZEr4RzHU_-envvQ","typ":"JWT"}' >"$T/h.json"
+		printf '%s' "$1" >"$T/p.json"
+		sh "$WEFT_SRCDIR/tests/unit/jwt/mint.sh" RS256 "$ISTIO_JWT/key.pem" "$T/h.json" "$T/p.json"
+	}
+	now=$(date +%s)
+	run "GOLD=\$(tests/unit/jwt/mint.sh RS256 ../shared/testdata/istio/jwt/key.pem header.json gold.json)   # groups: [gold_member]"
+	GOLD=$(mint "{\"iss\":\"testing@secure.istio.io\",\"sub\":\"alice\",\"exp\":$((now + 3600)),\"groups\":[\"gold_member\"]}")
+	run "SILVER=\$(tests/unit/jwt/mint.sh RS256 ../shared/testdata/istio/jwt/key.pem header.json silver.json)   # groups: [silver]"
+	SILVER=$(mint "{\"iss\":\"testing@secure.istio.io\",\"sub\":\"bob\",\"exp\":$((now + 3600)),\"groups\":[\"silver\"]}")
+	run "EXPIRED=\$(tests/unit/jwt/mint.sh RS256 ../shared/testdata/istio/jwt/key.pem header.json expired.json)   # gold_member, exp an hour ago"
+	EXPIRED=$(mint "{\"iss\":\"testing@secure.istio.io\",\"sub\":\"carol\",\"exp\":$((now - 3600)),\"groups\":[\"gold_member\"]}")
+	run "curl -H \"Authorization: Bearer \$GOLD\" http://orders:8080/discounts   # from shop"
+	http_status "$SHOP" -H "Authorization: Bearer $GOLD" -H 'Host: orders' http://240.240.0.3:8080/discounts
+	run "curl -H \"Authorization: Bearer \$SILVER\" http://orders:8080/discounts   # from shop"
+	http_status "$SHOP" -H "Authorization: Bearer $SILVER" -H 'Host: orders' http://240.240.0.3:8080/discounts
+	run "curl -H \"Authorization: Bearer \$EXPIRED\" http://orders:8080/discounts   # from shop"
+	http_status "$SHOP" -H "Authorization: Bearer $EXPIRED" -H 'Host: orders' http://240.240.0.3:8080/discounts
+else
+	echo "  (skipped: Istio's JWT samples are not in ../shared/testdata/istio/jwt)"
+fi
+
+say "14. A RateLimit: 10 requests per second on GET /count, per source"
+cat >"$T/orders-ratelimit.yaml" <<'YAML'
+apiVersion: weft.io/v1
+kind: RateLimit
+metadata: {name: orders}
+spec:
+  selector: {matchLabels: {app: orders}}
+  limits:
+  - requestsPerSecond: 10
+    match: {methods: [GET], paths: ["/count"]}
+    per: source
+YAML
+server_apply orders-ratelimit.yaml
+run "for i in 1..14: curl http://198.18.10.21:8080/count   # from profilepicture; each replica has its own buckets"
+in_ns "$PROFILEPICTURE" curl -s --max-time 5 -o /dev/null -w '%{http_code}\n' \
+    "http://198.18.10.21:8080/count?[1-14]" | sort | uniq -c | sed 's/^/  /'
+run "curl -i http://198.18.10.21:8080/count   # from profilepicture, at once"
+http_status "$PROFILEPICTURE" http://198.18.10.21:8080/count
+grep -i '^retry-after' "$T/head" | tr -d '\r' | sed 's/^/  /'
+
+say "15. Why: weftctl explain, on a copy of the policy DB that weft-sync keeps"
+if "$WEFT_BUILDDIR/src/ctl/weftctl" --help 2>&1 | grep -q '^  explain '; then
+	# A consistent copy, read as the proxy uid that owns the DB.
+	in_ns "$PROFILEPICTURE" setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" --clear-groups \
+	    sqlite3 "$T/px/profilepicture.db" ".backup '$T/px/explain.db'"
+	run "weftctl --db policy-copy.db explain --source profilepicture --destination orders:8080 --method POST --path /count"
+	"$WEFT_BUILDDIR/src/ctl/weftctl" --db "$T/px/explain.db" explain --source profilepicture \
+	    --destination orders:8080 --method POST --path /count | sed 's/^/  /'
+else
+	echo "  (skipped: this weftctl has no explain)"
+fi
 
 say "Done. The pods and sidecars are removed now."
 echo "Try it yourself: tests/e2e/*.sh build the same pods; see README."
