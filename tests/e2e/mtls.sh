@@ -35,6 +35,7 @@ pod_new cli 198.18.12.1
 CLI=$POD
 in_ns "$CLI" "$WEFT_INIT" >"$T/init-cli.log" 2>&1
 proxy_start "$CLI" cli --certs "$T/px/cli-certs"
+CLI_PROXY=$PROXY_PID
 pod_new legacy 198.18.12.9
 LEGACY=$POD
 
@@ -72,6 +73,23 @@ expect_eq "the client sidecar counted it as mutual_tls" 1 \
     "$(metric "$CLI" weft_requests_total reporter=source connection_security_policy=mutual_tls)"
 check "the app was called in plaintext by its sidecar on loopback" \
     grep -qi '^x-peer: 127.0.0.1' "$T/h"
+
+# Large bodies both ways through the TLS layer (its back-pressure).
+head -c 67108864 /dev/urandom >"$T/big"
+want=$(sha256sum "$T/big" | cut -d' ' -f1)
+out=$(in_ns "$CLI" curl -s --max-time 60 --data-binary @"$T/big" \
+    http://240.240.0.20:9080/upload)
+expect_eq "64 MiB upload over mTLS arrives intact" "$want" \
+    "$(echo "$out" | sed -n 's/.*"body_sha256":"\([0-9a-f]*\)".*/\1/p')"
+n=104857600
+expect_eq "100 MiB download over mTLS arrives intact" \
+    "$(in_ns "$CLI" curl -s --max-time 10 "http://240.240.0.20:9080/sha256/$n")" \
+    "$(in_ns "$CLI" curl -s --max-time 60 "http://240.240.0.20:9080/bytes/$n" | sha256sum | cut -d' ' -f1)"
+for pid in "$SRV_PROXY" "$CLI_PROXY"; do
+	hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+	check "sidecar $pid peak memory ${hwm} KiB stays under 32 MiB over mTLS (+ $MEM_SLACK_KIB KiB sanitizer slack)" \
+	    test "$hwm" -lt $((32768 + MEM_SLACK_KIB))
+done
 
 # Opaque TCP to the sidecar pod is mTLS too (the relay's upstream).
 got=$(in_ns "$CLI" bash -c 'exec 3<>/dev/tcp/198.18.12.2/9080; printf "GET /tcp HTTP/1.0\r\n\r\n" >&3; head -n 1 <&3')
