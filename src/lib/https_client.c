@@ -657,6 +657,13 @@ https_req_close(struct https_req *req)
 		req->connect = NULL;
 	}
 	if (req->bev != NULL) {
+		/*
+		 * Out of the event loop now: a deferred callback may keep the
+		 * bufferevent alive past its free, and the socket is closed
+		 * below (its number may be reused at once).
+		 */
+		bufferevent_disable(req->bev, EV_READ | EV_WRITE);
+		bufferevent_setcb(req->bev, NULL, NULL, NULL, NULL);
 		bufferevent_free(req->bev);
 		req->bev = NULL;
 	}
