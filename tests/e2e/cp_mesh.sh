@@ -247,9 +247,15 @@ only_v2() {
 i=0
 until only_v2 || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "traffic goes only to the workload still in contact" only_v2
-check "the silent workload is unhealthy, the stopped one gone" \
-    sh -c "ip netns exec $SRV '$WEFTCTL' --server https://127.0.0.1:15010 --ca '$T/srv/ca.pem' --token-file '$T/srv/admin.token' status | grep -q 'e2e/reviews-v1 .*offline' &&
-	! ip netns exec $SRV '$WEFTCTL' --server https://127.0.0.1:15010 --ca '$T/srv/ca.pem' --token-file '$T/srv/admin.token' status | grep -q reviews-v3"
+offline_and_gone() {
+	ctl status >"$T/status.out" 2>&1 &&
+	    grep -q 'e2e/reviews-v1 .*offline' "$T/status.out" &&
+	    ! grep -q reviews-v3 "$T/status.out"
+}
+i=0
+until offline_and_gone || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+offline_and_gone || cat "$T/status.out" >&2
+check "the silent workload is unhealthy, the stopped one gone" offline_and_gone
 
 # The silent one comes back with its certificate, no token needed.
 sync_start reviews-v1 198.18.9.11 app=reviews,version=v1
