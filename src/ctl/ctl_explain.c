@@ -21,18 +21,21 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "authz.h"
 #include "config_field.h"
 #include "ctl.h"
 #include "http1.h"
 #include "jwt.h"
+#include "jwt_locate.h"
 #include "policy_db.h"
 #include "ratelimit.h"
+#include "replica_db.h"
 #include "snapshot.h"
-#include "jwt_locate.h"
 #include "store_db.h"
 #include "xmalloc.h"
 
@@ -1370,9 +1373,85 @@ explain_clear(struct explain *x)
 	store_db_close(x->db);
 }
 
+/* The files of a copy made by explain_server_copy(). */
+static void
+explain_server_copy_remove(const char *dir)
+{
+	static const char *const names[] = {
+	    "policy.db", "policy.db-wal", "policy.db-shm"};
+	char path[128];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+/*
+ * explain --server: the server's whole policy (GET /v1/snapshot, what a
+ * resyncing weft-sync gets) in a private temporary copy, so that the
+ * decision comes from the very snapshots the proxies build.
+ */
+static struct store_db *
+explain_server_copy(struct ctl *ctl, char *dir)
+{
+	struct store_db *db = NULL;
+	const char *b64;
+	unsigned char *blob = NULL;
+	json_t *resp = NULL;
+	char path[128], *cause = NULL;
+	size_t n, pad = 0;
+	int status, got;
+
+	status = ctl_remote_call(ctl, "GET", "/v1/snapshot", NULL, NULL, &resp);
+	if (status != 200) {
+		if (status > 0)
+			ctl_remote_errors(resp, status);
+		goto out;
+	}
+	b64 = json_string_value(json_object_get(resp, "snapshot"));
+	n = b64 != NULL ? strlen(b64) : 0;
+	if (b64 == NULL || n % 4 != 0) {
+		ctl_warnx("%s: the snapshot is not base64", ctl->server);
+		goto out;
+	}
+	pad = (n > 0 && b64[n - 1] == '=') + (n > 1 && b64[n - 2] == '=');
+	blob = xmalloc(n / 4 * 3 + 1);
+	if ((got = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)n)) <
+	    (int)pad) {
+		ctl_warnx("%s: the snapshot is not base64", ctl->server);
+		goto out;
+	}
+	snprintf(dir, 64, "%s/weftctl-explain.XXXXXX",
+	    getenv("TMPDIR") != NULL && strlen(getenv("TMPDIR")) < 32
+		? getenv("TMPDIR")
+		: "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		ctl_warnx("%s: %s", dir, strerror(errno));
+		dir[0] = '\0';
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/policy.db", dir);
+	if ((db = store_db_open(path, 1, &cause)) == NULL ||
+	    replica_load(
+		store_db_handle(db), blob, (size_t)got - pad, &cause) == -1) {
+		ctl_warnx("%s", cause);
+		free(cause);
+		store_db_close(db);
+		db = NULL;
+	}
+out:
+	free(blob);
+	json_decref(resp);
+	return db;
+}
+
 int
 ctl_explain(struct ctl *ctl, int argc, char **argv)
 {
+	char tmpdir[64] = "";
 	enum {
 		OPT_SOURCE = CTL_OPT_IGNORE_NOT_FOUND + 100,
 		OPT_DESTINATION,
@@ -1516,12 +1595,9 @@ ctl_explain(struct ctl *ctl, int argc, char **argv)
 	}
 
 	if (ctl->server != NULL) {
-		ctl_warnx("explain needs --db PATH, a local policy DB (such as "
-			  "a copy synced by weft-sync); --server is not "
-			  "supported yet");
-		goto out;
-	}
-	if ((x.db = ctl_open(ctl, 0)) == NULL)
+		if ((x.db = explain_server_copy(ctl, tmpdir)) == NULL)
+			goto out;
+	} else if ((x.db = ctl_open(ctl, 0)) == NULL)
 		goto out;
 	x.h = store_db_handle(x.db);
 	x.out = json_object();
@@ -1547,5 +1623,7 @@ ctl_explain(struct ctl *ctl, int argc, char **argv)
 							     : CTL_EXIT_FAIL;
 out:
 	explain_clear(&x);
+	if (tmpdir[0] != '\0')
+		explain_server_copy_remove(tmpdir);
 	return rc;
 }

@@ -41,7 +41,7 @@ ctl_usage(FILE *f)
 	    "                      route, destinations, endpoints, mTLS, JWT, "
 	    "authorization\n"
 	    "                      and rate limits; exit 0 when allowed, 1 "
-	    "when not (--db only)\n"
+	    "when not\n"
 	    "\n"
 	    "KIND: virtualservice (vs), destinationrule (dr), serviceentry "
 	    "(se),\n"

@@ -326,3 +326,23 @@ replica_clear(sqlite3 *db, char **cause)
 	replica_tables_free(names, sqls, n);
 	return rc;
 }
+
+int
+replica_load(sqlite3 *db, const void *blob, size_t len, char **cause)
+{
+	if (sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return replica_fail(db, "snapshot", SQLITE_OK, cause);
+	if (replica_clear(db, cause) == -1 ||
+	    replica_apply(db, blob, len, cause) == -1) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		replica_fail(db, "snapshot", SQLITE_OK, cause);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}

@@ -53,4 +53,12 @@ int replica_apply(
 /* Deletes every row of the replicated tables, in db's open transaction. */
 int replica_clear(struct sqlite3 *db, char **cause);
 
+/*
+ * Makes db (a new, empty DB of the current schema) a copy of a
+ * snapshot, in one transaction of its own, foreign keys off (for
+ * tools that look at a server's policy: weftctl explain --server).
+ */
+int replica_load(
+    struct sqlite3 *db, const void *blob, size_t len, char **cause);
+
 #endif

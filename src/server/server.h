@@ -159,6 +159,10 @@ void server_resources_cb(struct server *srv, struct evhttp_request *req,
 /* server_feed.c: /v1/sync and the change feed */
 /* The CA's roots changed: every held sync request is answered now. */
 void server_feed_ca_changed(struct server *srv);
+/* GET /v1/snapshot (admin): the whole replicated policy, as /v1/sync
+ * sends it to a workload that must resync. */
+void server_snapshot_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
 void server_sync_cb(struct server *srv, struct evhttp_request *req,
     const struct server_caller *c);
 /* A transaction committed version: wake the waiters. */

@@ -429,3 +429,25 @@ out:
 	free(wl);
 	free(history);
 }
+
+void
+server_snapshot_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c)
+{
+	char *cause = NULL;
+	json_t *j;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		server_reply_error(req, 405, "use GET");
+		return;
+	}
+	if (server_require_admin(req, c) == -1)
+		return;
+	if ((j = server_feed_snapshot(srv, &cause)) == NULL) {
+		log_warnx("snapshot: %s", cause);
+		server_reply_error(req, 500, "cannot build the snapshot");
+		free(cause);
+		return;
+	}
+	server_feed_reply(srv, req, j);
+}

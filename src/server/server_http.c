@@ -166,6 +166,8 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		server_resources_cb(srv, req, &c, path + 14);
 	else if (strcmp(path, "/v1/sync") == 0)
 		server_sync_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/snapshot") == 0)
+		server_snapshot_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/register") == 0)
 		server_register_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/certificates") == 0)

@@ -343,6 +343,12 @@ if [ -d "$ISTIO/bookinfo-networking" ]; then
 	expect_eq "3. deleted on the server" 0 \
 	    "$(sq "$SDB" "SELECT count(*) FROM resources WHERE kind = 'VirtualService' AND name = 'ratings'")"
 	both "get of what was deleted" get vs ratings
+	both "explain (the server's snapshot in a private copy)" explain \
+	    --source spiffe://cluster.local/ns/default/sa/productpage \
+	    --destination reviews:9080 --path /reviews/1
+	both "explain -o json" explain -o json \
+	    --source spiffe://cluster.local/ns/default/sa/productpage \
+	    --destination details:9080 --method POST --path /details
 	both "delete -f" delete -f "$ISTIO/bookinfo-networking/destination-rule-reviews.yaml"
 	both "get after delete" get all -A -o yaml
 else
