@@ -377,10 +377,12 @@ explain --source nosuch --destination orders:8080
 expect_eq "an unknown workload: status 1, one line" "1|1" "$RC|$(wc -l <"$T/err")"
 check "says which" grep -q 'workload "nosuch" not found in namespace default' "$T/err"
 RC=0
-"$WEFTCTL" --server https://127.0.0.1:15010 explain --source profilepicture \
-    --destination orders:8080 >"$T/out" 2>"$T/err" || RC=$?
-expect_eq "--server: status 1, one line" "1|1" "$RC|$(wc -l <"$T/err")"
-check "says explain needs --db" grep -q 'explain needs --db' "$T/err"
+"$WEFTCTL" --server https://127.0.0.1:15010 --token-file "$T/no-token" \
+    explain --source profilepicture --destination orders:8080 \
+    >"$T/out" 2>"$T/err" || RC=$?
+expect_eq "--server without its token: status 1, one line" "1|1" \
+    "$RC|$(wc -l <"$T/err")"
+check "says why" grep -q 'no-token' "$T/err"
 check "--help tells of explain" \
     sh -c "'$WEFTCTL' --help | grep -q '^  explain --source'"
 
