@@ -1096,23 +1096,19 @@ out:
 	return pem;
 }
 
-/* The first URI SAN of x that is a SPIFFE ID, or NULL (allocated). */
-static int
-ca_cert_spiffe(X509 *x, char **spiffe_id, char **cause)
+int
+ca_x509_spiffe(X509 *x, char *out, size_t outlen)
 {
 	GENERAL_NAMES *names;
 	const GENERAL_NAME *gen;
 	const unsigned char *data;
-	int i, crit, len;
+	int i, crit, len, rc = 0;
 
-	*spiffe_id = NULL;
+	out[0] = '\0';
 	names = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
 	if (names == NULL) {
-		if (crit == -1) /* no SAN at all */
-			return 0;
-		ca_ssl_cause(
-		    cause, "certificate: bad subject alternative names");
-		return -1;
+		ERR_clear_error();
+		return crit == -1 ? 0 : -1; /* no SAN at all, or a bad one */
 	}
 	for (i = 0; i < sk_GENERAL_NAME_num(names); i++) {
 		gen = sk_GENERAL_NAME_value(names, i);
@@ -1121,16 +1117,33 @@ ca_cert_spiffe(X509 *x, char **spiffe_id, char **cause)
 		data = ASN1_STRING_get0_data(gen->d.uniformResourceIdentifier);
 		len = ASN1_STRING_length(gen->d.uniformResourceIdentifier);
 		/* An embedded NUL would hide the rest from a C string. */
-		if ((size_t)len < strlen(CA_SPIFFE) ||
+		if ((size_t)len < strlen(CA_SPIFFE) || (size_t)len >= outlen ||
 		    memchr(data, '\0', (size_t)len) != NULL ||
 		    memcmp(data, CA_SPIFFE, strlen(CA_SPIFFE)) != 0)
 			continue;
-		*spiffe_id = xmalloc((size_t)len + 1);
-		memcpy(*spiffe_id, data, (size_t)len);
-		(*spiffe_id)[len] = '\0';
+		memcpy(out, data, (size_t)len);
+		out[len] = '\0';
+		rc = 1;
 		break;
 	}
 	GENERAL_NAMES_free(names);
+	return rc;
+}
+
+/* The first URI SAN of x that is a SPIFFE ID, or NULL (allocated). */
+static int
+ca_cert_spiffe(X509 *x, char **spiffe_id, char **cause)
+{
+	char buf[2048];
+	int rc;
+
+	*spiffe_id = NULL;
+	if ((rc = ca_x509_spiffe(x, buf, sizeof(buf))) == -1) {
+		xasprintf(cause, "certificate: bad subject alternative names");
+		return -1;
+	}
+	if (rc == 1)
+		*spiffe_id = xstrdup(buf);
 	return 0;
 }
 

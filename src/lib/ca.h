@@ -167,6 +167,15 @@ int ca_cert_check(const char *cert_pem, const char *key_pem,
 int ca_cert_anchor(
     const char *cert_pem, const char *bundle_pem, char out[65], char **cause);
 
+/*
+ * The first URI SAN of a certificate that is a SPIFFE ID, into out
+ * (no allocation: the TLS handshakes of the proxy and the server use
+ * it). Returns 1, 0 when there is none (or it does not fit), -1 when
+ * the SAN extension is malformed.
+ */
+struct x509_st;
+int ca_x509_spiffe(struct x509_st *x, char *out, size_t outlen);
+
 /* SHA-256 of the DER of the first certificate of pem, as hex; -1 on error. */
 int ca_fingerprint_pem(const char *pem, char out[65]);
 

@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "ca.h"
 #include "conn.h"
 #include "log.h"
 #include "tls.h"
@@ -183,7 +184,7 @@ conn_tls_established(struct conn *c)
 			SSL_get_verify_result(t->ssl)));
 		return -1;
 	}
-	if (tls_cert_spiffe(peer, t->peer, sizeof(t->peer)) == -1) {
+	if (ca_x509_spiffe(peer, t->peer, sizeof(t->peer)) != 1) {
 		snprintf(t->error, sizeof(t->error),
 		    "peer certificate has no SPIFFE ID");
 		return -1;

@@ -16,7 +16,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "ca.h"
 #include "log.h"
@@ -27,34 +26,6 @@
 #define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 
 static const char *const tls_files[3] = {"cert.pem", "key.pem", "ca.pem"};
-
-int
-tls_cert_spiffe(X509 *cert, char *out, size_t len)
-{
-	GENERAL_NAMES *names;
-	GENERAL_NAME *gn;
-	const unsigned char *uri;
-	int i, n, rc = -1;
-
-	names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	for (i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
-		gn = sk_GENERAL_NAME_value(names, i);
-		if (gn->type != GEN_URI)
-			continue;
-		uri = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
-		n = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-		if (n > 9 && (size_t)n < len &&
-		    memcmp(uri, "spiffe://", 9) == 0 &&
-		    memchr(uri, '\0', (size_t)n) == NULL) {
-			memcpy(out, uri, (size_t)n);
-			out[n] = '\0';
-			rc = 0;
-			break;
-		}
-	}
-	GENERAL_NAMES_free(names);
-	return rc;
-}
 
 /* Server side: choose the mesh protocol, which the client offered. */
 static int
@@ -166,7 +137,7 @@ tls_certs_load(const char *dir, char **cause)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->refs = 1;
-	if (tls_cert_spiffe(cert, c->spiffe, sizeof(c->spiffe)) == -1) {
+	if (ca_x509_spiffe(cert, c->spiffe, sizeof(c->spiffe)) != 1) {
 		xasprintf(cause, "%s/cert.pem: no SPIFFE ID", dir);
 		goto fail;
 	}

@@ -53,11 +53,4 @@ struct tls_watch {
  */
 int tls_watch_changed(struct tls_watch *w);
 
-/*
- * The SPIFFE ID (first URI SAN starting with spiffe://) of a peer's
- * certificate, into out; -1 when it has none.
- */
-struct x509_st;
-int tls_cert_spiffe(struct x509_st *cert, char *out, size_t len);
-
 #endif

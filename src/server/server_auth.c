@@ -19,7 +19,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "ca.h"
 #include "server.h"
@@ -49,35 +48,6 @@ server_sha256_hex(const char *s, char out[65])
 
 	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
 	server_hex(md, 32, out);
-}
-
-/* The URI SAN of cert that starts with spiffe://, into out. */
-static int
-server_cert_spiffe(X509 *cert, char *out, size_t outlen)
-{
-	GENERAL_NAMES *names;
-	GENERAL_NAME *gn;
-	const unsigned char *uri;
-	int i, len, found = -1;
-
-	names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	for (i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
-		gn = sk_GENERAL_NAME_value(names, i);
-		if (gn->type != GEN_URI)
-			continue;
-		uri = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
-		len = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-		if (len > 9 && (size_t)len < outlen &&
-		    memcmp(uri, "spiffe://", 9) == 0 &&
-		    memchr(uri, '\0', (size_t)len) == NULL) {
-			memcpy(out, uri, (size_t)len);
-			out[len] = '\0';
-			found = 0;
-			break;
-		}
-	}
-	GENERAL_NAMES_free(names);
-	return found;
 }
 
 /* Splits spiffe://TD/ns/NS/sa/SA of the mesh's trust domain. */
@@ -128,8 +98,7 @@ server_identify_cert(
 		    X509_verify_cert_error_string(v));
 		return;
 	}
-	if (server_cert_spiffe(cert, c->spiffe_id, sizeof(c->spiffe_id)) ==
-		-1 ||
+	if (ca_x509_spiffe(cert, c->spiffe_id, sizeof(c->spiffe_id)) != 1 ||
 	    server_spiffe_split(srv, c->spiffe_id, c->namespace,
 		sizeof(c->namespace), c->service_account,
 		sizeof(c->service_account)) == -1) {
