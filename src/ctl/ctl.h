@@ -91,12 +91,11 @@ struct store_db_rows;
 /*
  * weftctl --server (ctl_remote.c): one API call; returns the HTTP status
  * with the answer's JSON in *out (caller decrefs), or -1 after printing
- * why there was none.
+ * why there was none. An answer other than 200 has its errors printed,
+ * as weftctl --db would print them.
  */
 int ctl_remote_call(struct ctl *ctl, const char *method, const char *target,
     const char *ctype, const char *body, json_t **out);
-/* Prints the errors of a refused call, as weftctl --db would. */
-void ctl_remote_errors(const json_t *resp, int status);
 /* The stored resources, as store_db_list gives them; -1 after printing. */
 int ctl_remote_list(struct ctl *ctl, const char *kind, const char *ns,
     const char *name, struct store_db_rows *rows);

@@ -39,8 +39,6 @@ ctl_apply_remote(
 	    ctl, "POST", "/v1/resources", CTL_APPLY_TYPE, body, &resp);
 	free(body);
 	if (status != 200) {
-		if (status > 0)
-			ctl_remote_errors(resp, status);
 		json_decref(resp);
 		return CTL_EXIT_FAIL;
 	}

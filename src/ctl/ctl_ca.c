@@ -123,8 +123,6 @@ ctl_ca_status(struct ctl *ctl, const char *what, int json)
 
 	status = ctl_remote_call(ctl, "GET", "/v1/ca", NULL, NULL, &resp);
 	if (status != 200) {
-		if (status > 0)
-			ctl_remote_errors(resp, status);
 		goto out;
 	}
 	if (strcmp(what, "bundle") == 0)
@@ -156,11 +154,9 @@ ctl_ca_rotate(struct ctl *ctl, const char *step, int force, int json)
 	    ctl, "POST", "/v1/ca/rotate", "application/json", body, &resp);
 	free(body);
 	if (status != 200) {
-		if (status > 0) {
-			ctl_remote_errors(resp, status);
+		if (status > 0)
 			ctl_ca_print_blocking(
 			    stderr, json_object_get(resp, "blocking"));
-		}
 		goto out;
 	}
 	rc = CTL_EXIT_OK;

@@ -63,8 +63,6 @@ ctl_delete_remote(
 	    "application/json", body, &resp);
 	free(body);
 	if (status != 200) {
-		if (status > 0)
-			ctl_remote_errors(resp, status);
 		json_decref(resp);
 		return CTL_EXIT_FAIL;
 	}

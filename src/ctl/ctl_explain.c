@@ -1407,8 +1407,6 @@ explain_server_copy(struct ctl *ctl, char *dir)
 
 	status = ctl_remote_call(ctl, "GET", "/v1/snapshot", NULL, NULL, &resp);
 	if (status != 200) {
-		if (status > 0)
-			ctl_remote_errors(resp, status);
 		goto out;
 	}
 	b64 = json_string_value(json_object_get(resp, "snapshot"));

@@ -37,6 +37,31 @@ ctl_remote_token(struct ctl *ctl)
 	return text;
 }
 
+/* Prints the errors of a refused call, as weftctl --db would. */
+static void
+ctl_remote_errors(const json_t *resp)
+{
+	const json_t *list, *e;
+	const char *msg;
+	size_t i;
+
+	list = json_object_get(resp, "errors");
+	if (json_is_array(list)) {
+		json_array_foreach(list, i, e)
+		{
+			msg = json_string_value(json_object_get(e, "message"));
+			if (json_is_true(json_object_get(e, "located")))
+				fprintf(
+				    stderr, "%s\n", msg != NULL ? msg : "?");
+			else
+				ctl_warnx("%s", msg != NULL ? msg : "?");
+		}
+		return;
+	}
+	msg = json_string_value(json_object_get(resp, "error"));
+	ctl_warnx("%s", msg != NULL ? msg : "the server failed");
+}
+
 int
 ctl_remote_call(struct ctl *ctl, const char *method, const char *target,
     const char *ctype, const char *body, json_t **out)
@@ -80,36 +105,13 @@ ctl_remote_call(struct ctl *ctl, const char *method, const char *target,
 		goto out;
 	}
 	status = r.status;
+	if (status != 200)
+		ctl_remote_errors(*out);
 out:
 	https_response_clear(&r);
 	free(token);
 	free(ca);
 	return status;
-}
-
-void
-ctl_remote_errors(const json_t *resp, int status)
-{
-	const json_t *list, *e;
-	const char *msg;
-	size_t i;
-
-	list = json_object_get(resp, "errors");
-	if (json_is_array(list)) {
-		json_array_foreach(list, i, e)
-		{
-			msg = json_string_value(json_object_get(e, "message"));
-			if (json_is_true(json_object_get(e, "located")))
-				fprintf(
-				    stderr, "%s\n", msg != NULL ? msg : "?");
-			else
-				ctl_warnx("%s", msg != NULL ? msg : "?");
-		}
-		return;
-	}
-	msg = json_string_value(json_object_get(resp, "error"));
-	ctl_warnx("%s", msg != NULL ? msg : "the server failed");
-	(void)status;
 }
 
 static char *
@@ -137,8 +139,6 @@ ctl_remote_list(struct ctl *ctl, const char *kind, const char *ns,
 	status = ctl_remote_call(ctl, "GET", target, NULL, NULL, &resp);
 	free(target);
 	if (status != 200) {
-		if (status > 0)
-			ctl_remote_errors(resp, status);
 		json_decref(resp);
 		return -1;
 	}

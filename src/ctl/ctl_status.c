@@ -142,8 +142,6 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 	}
 	status = ctl_remote_call(ctl, "GET", "/v1/status", NULL, NULL, &resp);
 	if (status != 200) {
-		if (status > 0)
-			ctl_remote_errors(resp, status);
 		goto out;
 	}
 	if (json) {
@@ -238,8 +236,6 @@ ctl_token(struct ctl *ctl, int argc, char **argv)
 	    ctl, "POST", "/v1/tokens", "application/json", body, &resp);
 	free(body);
 	if (status != 200) {
-		if (status > 0)
-			ctl_remote_errors(resp, status);
 		goto out;
 	}
 	printf("%s\n", json_string_value(json_object_get(resp, "token")));
