@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "authz.h"
+#include "base64.h"
 #include "config_field.h"
 #include "ctl.h"
 #include "http1.h"
@@ -1399,26 +1399,17 @@ explain_server_copy(struct ctl *ctl, char *dir)
 {
 	struct store_db *db = NULL;
 	const char *b64;
-	unsigned char *blob = NULL;
+	void *blob = NULL;
 	json_t *resp = NULL;
 	char path[128], *cause = NULL;
-	size_t n, pad = 0;
-	int status, got;
+	size_t n = 0;
+	int status;
 
 	status = ctl_remote_call(ctl, "GET", "/v1/snapshot", NULL, NULL, &resp);
-	if (status != 200) {
+	if (status != 200)
 		goto out;
-	}
 	b64 = json_string_value(json_object_get(resp, "snapshot"));
-	n = b64 != NULL ? strlen(b64) : 0;
-	if (b64 == NULL || n % 4 != 0) {
-		ctl_warnx("%s: the snapshot is not base64", ctl->server);
-		goto out;
-	}
-	pad = (n > 0 && b64[n - 1] == '=') + (n > 1 && b64[n - 2] == '=');
-	blob = xmalloc(n / 4 * 3 + 1);
-	if ((got = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)n)) <
-	    (int)pad) {
+	if (b64 == NULL || (blob = base64_decode(b64, &n)) == NULL) {
 		ctl_warnx("%s: the snapshot is not base64", ctl->server);
 		goto out;
 	}
@@ -1433,8 +1424,7 @@ explain_server_copy(struct ctl *ctl, char *dir)
 	}
 	snprintf(path, sizeof(path), "%s/policy.db", dir);
 	if ((db = store_db_open(path, 1, &cause)) == NULL ||
-	    replica_load(
-		store_db_handle(db), blob, (size_t)got - pad, &cause) == -1) {
+	    replica_load(store_db_handle(db), blob, n, &cause) == -1) {
 		ctl_warnx("%s", cause);
 		free(cause);
 		store_db_close(db);

@@ -1,6 +1,8 @@
 # src/lib/ca.c: the mesh CA and workload certificates (OpenSSL);
-# src/lib/ca_rotate.c: rotating its root.
-src_lib_libweft_a_SOURCES += src/lib/ca.c src/lib/ca.h \
+# src/lib/ca_rotate.c: rotating its root; src/lib/base64.c: base64 of the
+# change feed (OpenSSL too).
+src_lib_libweft_a_SOURCES += src/lib/base64.c src/lib/base64.h \
+	src/lib/ca.c src/lib/ca.h \
 	src/lib/ca_int.h src/lib/ca_rotate.c
 src_lib_libweft_a_CFLAGS += $(OPENSSL_CFLAGS)
 

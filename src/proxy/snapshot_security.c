@@ -165,8 +165,8 @@ sec_peer_auth(struct snapshot *s, const struct sb_sec *best[4], char **cause)
 }
 
 static int
-sec_authz(struct snapshot *s, const struct sb_sec *r, struct authz_policy ***v,
-    size_t *n, char **cause)
+sec_authz(
+    const struct sb_sec *r, struct authz_policy ***v, size_t *n, char **cause)
 {
 	struct authz_policy *p;
 	json_t *spec, *rules;
@@ -194,7 +194,6 @@ sec_authz(struct snapshot *s, const struct sb_sec *r, struct authz_policy ***v,
 	authz_policy_set_dry_run(p, r->flag);
 	*v = xreallocarray(*v, *n + 1, sizeof(**v));
 	(*v)[(*n)++] = p;
-	(void)s;
 	return 0;
 }
 
@@ -455,7 +454,7 @@ sb_security(struct snapshot *s, const char *ns, const char *labels,
 				best[lv] = &rows[i];
 			break;
 		case SB_AUTHZ:
-			if (sec_authz(s, &rows[i], &pols, &npols, cause) == -1)
+			if (sec_authz(&rows[i], &pols, &npols, cause) == -1)
 				goto out;
 			break;
 		case SB_REQUEST_AUTH:

@@ -19,9 +19,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <openssl/evp.h>
 
 #include "ca.h"
+#include "base64.h"
 #include "log.h"
 #include "schema_db.h"
 #include "server.h"
@@ -30,17 +30,6 @@
 
 /* The longest a sync request is held, whatever the client asks. */
 #define SERVER_FEED_MAX_WAIT_SEC 60
-
-static char *
-server_b64(const void *p, size_t len)
-{
-	char *out;
-
-	out = malloc(4 * ((len + 2) / 3) + 1);
-	if (out != NULL)
-		EVP_EncodeBlock((unsigned char *)out, p, (int)len);
-	return out;
-}
 
 /*
  * Every answer says which trust bundle is current and which root signs:
@@ -96,7 +85,8 @@ server_feed_snapshot(struct server *srv, char **cause)
 		    -1)
 			return NULL;
 		free(srv->snapshot_b64);
-		srv->snapshot_b64 = server_b64(blob != NULL ? blob : "", len);
+		srv->snapshot_b64 =
+		    base64_encode(blob != NULL ? blob : "", len);
 		free(blob);
 		if (srv->snapshot_b64 == NULL) {
 			xasprintf(cause, "out of memory");
@@ -179,7 +169,7 @@ server_feed_answer(
 	}
 	list = json_array();
 	for (i = 0; i < n; i++) {
-		if ((b = server_b64(v[i].data, v[i].len)) == NULL) {
+		if ((b = base64_encode(v[i].data, v[i].len)) == NULL) {
 			json_decref(list);
 			server_changesets_free(v, n);
 			xasprintf(cause, "out of memory");

@@ -13,9 +13,9 @@
 
 #include <event2/event.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "https_client.h"
 #include "log.h"
 #include "schema_db.h"
@@ -299,32 +299,6 @@ sync_certificate(struct sync *s)
 	free(body);
 }
 
-/* Decodes base64; NULL when it is not valid. */
-static void *
-sync_unbase64(const char *in, size_t *len)
-{
-	size_t n = strlen(in), pad = 0;
-	unsigned char *out;
-	int got;
-
-	if (n % 4 != 0)
-		return NULL;
-	if (n > 0 && in[n - 1] == '=')
-		pad++;
-	if (n > 1 && in[n - 2] == '=')
-		pad++;
-	out = malloc(n / 4 * 3 + 1);
-	if (out == NULL)
-		return NULL;
-	got = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
-	if (got < 0 || (size_t)got < pad) {
-		free(out);
-		return NULL;
-	}
-	*len = (size_t)got - pad;
-	return out;
-}
-
 /*
  * Follows the CA's roots, which every feed answer names: a new trust
  * bundle goes to ca.pem at once (during a rotation of the root, the
@@ -414,7 +388,7 @@ sync_apply(struct sync *s, json_t *j, char **cause)
 		return -1;
 	}
 	if ((b64 = json_string_value(json_object_get(j, "snapshot"))) != NULL) {
-		if ((blob = sync_unbase64(b64, &len)) == NULL) {
+		if ((blob = base64_decode(b64, &len)) == NULL) {
 			xasprintf(cause, "bad snapshot encoding");
 			return -1;
 		}
@@ -436,7 +410,7 @@ sync_apply(struct sync *s, json_t *j, char **cause)
 		    json_integer_value(json_object_get(c, "version"));
 		b64 = json_string_value(json_object_get(c, "data"));
 		if (b64 == NULL ||
-		    (v[i].data = sync_unbase64(b64, &v[i].len)) == NULL) {
+		    (v[i].data = base64_decode(b64, &v[i].len)) == NULL) {
 			xasprintf(cause, "bad changeset encoding");
 			goto free_v;
 		}
