@@ -939,3 +939,31 @@ config_header_name(struct config_ctx *ctx, json_t *v)
 	config_error(ctx, "invalid header name \"%s\"", json_string_value(v));
 	return -1;
 }
+
+json_t *
+config_labels_arg(const char *s, char **cause)
+{
+	json_t *o = json_object();
+	const char *p = s != NULL ? s : "", *eq, *end;
+	char *k;
+
+	while (*p != '\0') {
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq == NULL || eq == p) {
+			xasprintf(cause, "expected k=v,... at \"%.*s\"",
+			    (int)(end - p), p);
+			json_decref(o);
+			return NULL;
+		}
+		k = xstrdup(p);
+		k[eq - p] = '\0';
+		json_object_set_new(
+		    o, k, json_stringn(eq + 1, (size_t)(end - eq - 1)));
+		free(k);
+		p = *end == ',' ? end + 1 : end;
+	}
+	return o;
+}

@@ -153,6 +153,13 @@ int config_host_valid(const char *s, int flags);
 
 int config_dns_label(const char *s);     /* RFC 1123 label, lower case */
 int config_dns_subdomain(const char *s); /* RFC 1123 subdomain */
+
+/*
+ * Labels as programs take them on their command line ("k=v,k2=v2") as a
+ * JSON object (new reference); NULL with *cause set ("expected k=v,...
+ * at \"x\"") when an item has no "=" or no key.
+ */
+json_t *config_labels_arg(const char *s, char **cause);
 int config_ip_valid(const char *s);
 int config_cidr_valid(const char *s); /* an address, or address/length */
 /* An HTTP field name (RFC 9110 token). */

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "authz.h"
+#include "config_field.h"
 #include "duration.h"
 #include "jwks_fetch.h"
 #include "jwt.h"
@@ -33,32 +34,6 @@ sec_root_namespace(const char *ns)
 {
 	return strcmp(ns, "istio-system") == 0 ||
 	    strcmp(ns, "weft-system") == 0;
-}
-
-/* "k=v,k2=v2" as a JSON object. */
-static json_t *
-sec_labels(const char *labels)
-{
-	json_t *o = json_object();
-	const char *p = labels != NULL ? labels : "", *eq, *end;
-	char *k;
-
-	while (*p != '\0') {
-		end = strchr(p, ',');
-		if (end == NULL)
-			end = p + strlen(p);
-		eq = memchr(p, '=', (size_t)(end - p));
-		if (eq != NULL && eq > p) {
-			k = strndup(p, (size_t)(eq - p));
-			if (k != NULL)
-				json_object_set_new(o, k,
-				    json_stringn(
-					eq + 1, (size_t)(end - eq - 1)));
-			free(k);
-		}
-		p = *end == ',' ? end + 1 : end;
-	}
-	return o;
 }
 
 static int
@@ -440,7 +415,9 @@ sb_security(struct snapshot *s, const char *ns, const char *labels,
 	s->mtls_mode = SNAP_MTLS_PERMISSIVE;
 	if (ns == NULL)
 		return 0; /* no identity (unit tests of routing) */
-	own = sec_labels(labels);
+	/* weft-proxy checked --labels at startup. */
+	if ((own = config_labels_arg(labels, cause)) == NULL)
+		return -1;
 	for (i = 0; i < n; i++) {
 		lv = sec_applies(&rows[i], ns, own, cause);
 		if ((int)lv == -1)

@@ -75,19 +75,11 @@ sync_usage_error(const char *fmt, ...)
 static char *
 sync_labels_json(const char *s)
 {
-	json_t *o = json_object();
-	char *copy, *item, *save = NULL, *eq, *out;
+	char *cause = NULL, *out;
+	json_t *o;
 
-	copy = xstrdup(s != NULL ? s : "");
-	for (item = strtok_r(copy, ",", &save); item != NULL;
-	     item = strtok_r(NULL, ",", &save)) {
-		if ((eq = strchr(item, '=')) == NULL || eq == item)
-			sync_usage_error(
-			    "--labels: expected k=v,... at \"%s\"", item);
-		*eq = '\0';
-		json_object_set_new(o, item, json_string(eq + 1));
-	}
-	free(copy);
+	if ((o = config_labels_arg(s, &cause)) == NULL)
+		sync_usage_error("--labels: %s", cause);
 	out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return out;
