@@ -19,6 +19,7 @@
 
 #include "policy_db.h"
 #include "proxy.h"
+#include "trace.h"
 #include "snapshot.h"
 
 #define ADMIN_MAX_HEAD  16384
@@ -63,6 +64,7 @@ admin_metrics(struct proxy *px, struct evbuffer *b, const char **ctype)
 	if (metrics_render(
 		b, px->shards, px->nworkers, &px->id, &px->globals) == -1)
 		return 500;
+	trace_exporter_render(px->tracer, b);
 	*ctype = "text/plain; version=0.0.4; charset=utf-8";
 	return 200;
 }
