@@ -203,6 +203,17 @@ te_tags(const struct trace_span *sp, const struct trace_service *svc,
 		add(acc, "error", "true", 0);
 }
 
+static int
+te_set_str(json_t *o, const char *key, const char *v)
+{
+	/* Bytes that are not UTF-8 would make jansson refuse the string. */
+	json_t *s = json_string(v);
+
+	if (s == NULL)
+		s = json_string("?");
+	return json_object_set_new(o, key, s);
+}
+
 static void
 te_zipkin_tag(json_t *acc, const char *key, const char *v, long long iv)
 {
@@ -213,18 +224,7 @@ te_zipkin_tag(json_t *acc, const char *key, const char *v, long long iv)
 		snprintf(num, sizeof(num), "%lld", iv);
 		v = num;
 	}
-	json_object_set_new(acc, key, json_string(v));
-}
-
-static int
-te_set_str(json_t *o, const char *key, const char *v)
-{
-	/* Bytes that are not UTF-8 would make jansson refuse the string. */
-	json_t *s = json_string(v);
-
-	if (s == NULL)
-		s = json_string("?");
-	return json_object_set_new(o, key, s);
+	te_set_str(acc, key, v);
 }
 
 char *
