@@ -49,7 +49,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-http.server.HTTPServer(("198.18.9.9", port), Handler).serve_forever()
+server = http.server.HTTPServer(("198.18.9.9", port), Handler)
+if len(sys.argv) > 4:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
 PY
 bg "$COL" collector "$PYTHON" "$T/collector.py" 9411 "$T/col"
 COL_PID=$LAST_PID
@@ -214,6 +220,24 @@ check "OTLP: kinds CLIENT (3) and SERVER (2), linked" jqtrue '
 check "OTLP: resource service.name" test "$(cat "$T"/col/v1_traces-*.json | jq -r \
     '.resourceSpans[].resource.attributes[] | select(.key == "service.name") | .value.stringValue' |
     sort -u | tr '\n' ' ')" = "app.e2e cli.e2e "
+
+# An https:// collector, trusted through the system's store (here
+# SSL_CERT_FILE, which OpenSSL reads for it).
+pki_ca
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/pki/col-key.pem" -out "$T/pki/col.csr" -subj "/CN=198.18.9.9" 2>/dev/null
+printf 'subjectAltName=IP:198.18.9.9\nextendedKeyUsage=serverAuth\n' >"$T/pki/col.ext"
+openssl x509 -req -in "$T/pki/col.csr" -CA "$T/pki/ca.pem" -CAkey "$T/pki/ca-key.pem" \
+    -CAcreateserial -days 1 -extfile "$T/pki/col.ext" -out "$T/pki/col.pem" 2>/dev/null
+bg "$COL" collector-tls "$PYTHON" "$T/collector.py" 9443 "$T/col" \
+    "$T/pki/col.pem" "$T/pki/col-key.pem"
+wait_listen "$COL" 9443
+export SSL_CERT_FILE="$T/pki/ca.pem"
+restart_sidecars --trace-collector https://198.18.9.9:9443/api/v2/spans --trace-sampling 100
+unset SSL_CERT_FILE
+T4=aaaabbbbccccddddeeeeffff00001111
+in_ns "$CLI" curl -s --max-time 5 -o /dev/null -H "traceparent: 00-$T4-b7ad6b7169203331-01" "$URL/tls"
+eventually "https collector: both spans arrive" has_spans zipkin "$T4" 2
 
 # Sampling 0: headers still travel (sampled 0), no span is sent. A forced
 # trace sent after it shows the exporter has flushed in between.
