@@ -26,9 +26,16 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/tls_hello/app-alpn \
 	tests/fuzz/corpus/tls_hello/mesh-tls13 \
 	tests/fuzz/corpus/tls_hello/plaintext \
-	tests/fuzz/corpus/tls_hello/tls12-no-alpn
+	tests/fuzz/corpus/tls_hello/tls12-no-alpn \
+	tests/fuzz/fuzz_trace_ctx.c \
+	tests/fuzz/corpus/trace_ctx/traceparent \
+	tests/fuzz/corpus/trace_ctx/traceparent-future \
+	tests/fuzz/corpus/trace_ctx/b3-single \
+	tests/fuzz/corpus/trace_ctx/b3-debug \
+	tests/fuzz/corpus/trace_ctx/b3-multi
 
-CLEANFILES += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_tls_hello
+CLEANFILES += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_tls_hello \
+	tests/fuzz/fuzz_trace_ctx
 
 .PHONY: fuzz
 fuzz:
@@ -37,4 +44,7 @@ fuzz:
 	test $$? -eq 77
 	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
 	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) tls_hello \
+	|| test $$? -eq 77
+	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
+	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) trace_ctx \
 	|| test $$? -eq 77
