@@ -13,11 +13,7 @@
  */
 #include "config.h"
 
-#include <sys/socket.h>
 #include <sys/types.h>
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +24,9 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include "https_client.h"
@@ -60,6 +59,7 @@ struct trace_exporter {
 	struct te_url url;
 	char *url_str;
 	struct te_ring *rings;
+	struct event_base *base; /* the exporter thread's, for HTTP */
 	struct trace_span *batch;
 	size_t nbatch;
 	uint64_t batch_since_ms; /* when the oldest span of the batch came */
@@ -390,140 +390,113 @@ trace_encode_otlp(
 	return out;
 }
 
-/* Waits for fd to be ready for ev until deadline_ms; 0, or -1 (errno). */
-static int
-te_wait(int fd, short ev, uint64_t deadline_ms)
-{
-	struct pollfd pfd = {fd, ev, 0};
-	uint64_t now;
-	int r;
+struct te_reply {
+	int done;
+	int status;
+	int error; /* an evhttp_request_error, or -1 */
+};
 
-	for (;;) {
-		now = te_now_ms();
-		if (now >= deadline_ms) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		r = poll(&pfd, 1, (int)(deadline_ms - now));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			return -1;
-		if (r == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		return 0;
-	}
+static void
+te_http_error_cb(enum evhttp_request_error error, void *arg)
+{
+	struct te_reply *r = arg;
+
+	r->error = (int)error;
 }
 
-static int
-te_connect(const struct te_url *u, uint64_t deadline_ms, char **cause)
+static void
+te_http_done_cb(struct evhttp_request *req, void *arg)
 {
-	struct addrinfo hints, *res, *ai;
-	int fd = -1, err = 0, r;
-	socklen_t elen;
+	struct te_reply *r = arg;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if ((r = getaddrinfo(u->host, u->port, &hints, &res)) != 0) {
-		xasprintf(cause, "%s: %s", u->host, gai_strerror(r));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family,
-		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-		if (fd == -1) {
-			err = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS &&
-		    te_wait(fd, POLLOUT, deadline_ms) == 0) {
-			elen = sizeof(err);
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) ==
-				0 &&
-			    err == 0)
-				break;
-		} else
-			err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd == -1)
-		xasprintf(cause, "connect to %s port %s: %s", u->host, u->port,
-		    strerror(err != 0 ? err : ECONNREFUSED));
-	return fd;
+	r->done = 1;
+	if (req != NULL)
+		r->status = evhttp_request_get_response_code(req);
 }
 
+/*
+ * One POST over plain HTTP, with libevent's HTTP client on the
+ * exporter's own event base, waited for here: this thread has nothing
+ * else to do meanwhile. Without an evdns base a host name is resolved
+ * with a blocking getaddrinfo(3), on this thread too.
+ */
 static int
-te_write_all(int fd, const char *p, size_t len, uint64_t deadline_ms)
+te_post_plain(struct trace_exporter *te, const char *body, size_t len,
+    int *status, char **cause)
 {
-	ssize_t n;
-
-	while (len > 0) {
-		n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if (te_wait(fd, POLLOUT, deadline_ms) == -1)
-				return -1;
-			continue;
-		}
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* One POST over plain HTTP/1.1; the status line is all we read. */
-static int
-te_post_plain(const struct te_url *u, const char *ctype, const char *body,
-    size_t len, int timeout_ms, int *status, char **cause)
-{
-	uint64_t deadline = te_now_ms() + (uint64_t)timeout_ms;
-	char head[1024], resp[256];
-	size_t got = 0;
-	ssize_t n;
-	int fd, hl;
+	const struct te_url *u = &te->url;
+	struct evhttp_connection *conn;
+	struct evhttp_request *req;
+	struct te_reply r = {0, 0, -1};
+	struct evkeyvalq *h;
+	struct timeval tv;
+	char host[300];
+	int i;
 
 	*status = 0;
-	if ((fd = te_connect(u, deadline, cause)) == -1)
-		return -1;
-	hl = snprintf(head, sizeof(head),
-	    "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: %s\r\n"
-	    "Content-Length: %zu\r\nUser-Agent: weft-proxy/%s\r\n"
-	    "Connection: close\r\n\r\n",
-	    u->path, u->host, u->port, ctype, len, PACKAGE_VERSION);
-	if (hl < 0 || (size_t)hl >= sizeof(head) ||
-	    te_write_all(fd, head, (size_t)hl, deadline) == -1 ||
-	    te_write_all(fd, body, len, deadline) == -1) {
-		xasprintf(cause, "sending to %s: %s", u->host, strerror(errno));
-		close(fd);
+	conn = evhttp_connection_base_new(
+	    te->base, NULL, u->host, (unsigned short)atoi(u->port));
+	if (conn == NULL ||
+	    (req = evhttp_request_new(te_http_done_cb, &r)) == NULL) {
+		if (conn != NULL)
+			evhttp_connection_free(conn);
+		xasprintf(cause, "cannot start an HTTP request");
 		return -1;
 	}
-	while (got < sizeof(resp) - 1 && memchr(resp, '\n', got) == NULL) {
-		n = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if (te_wait(fd, POLLIN, deadline) == -1)
-				break;
-			continue;
-		}
-		if (n <= 0)
+	tv.tv_sec = te->conf.timeout_ms / 1000;
+	tv.tv_usec = (suseconds_t)(te->conf.timeout_ms % 1000) * 1000;
+	evhttp_connection_set_timeout_tv(conn, &tv);
+	evhttp_connection_set_max_body_size(conn, 64 * 1024);
+	evhttp_connection_set_max_headers_size(conn, 64 * 1024);
+	evhttp_request_set_error_cb(req, te_http_error_cb);
+	snprintf(host, sizeof(host),
+	    strchr(u->host, ':') != NULL ? "[%s]:%s" : "%s:%s", u->host,
+	    u->port);
+	h = evhttp_request_get_output_headers(req);
+	if (evhttp_add_header(h, "Host", host) == -1 ||
+	    evhttp_add_header(h, "Content-Type", "application/json") == -1 ||
+	    evhttp_add_header(h, "User-Agent", "weft-proxy/" PACKAGE_VERSION) ==
+		-1 ||
+	    evhttp_add_header(h, "Connection", "close") == -1 ||
+	    evbuffer_add(evhttp_request_get_output_buffer(req), body, len) ==
+		-1) {
+		evhttp_request_free(req);
+		evhttp_connection_free(conn);
+		xasprintf(cause, "cannot start an HTTP request");
+		return -1;
+	}
+	/* On failure, evhttp has freed the request. */
+	if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, u->path) == -1 &&
+	    !r.done) {
+		evhttp_connection_free(conn);
+		xasprintf(cause, "cannot send to %s", host);
+		return -1;
+	}
+	/* Bounded by the connection's timeout; the count is a backstop. */
+	for (i = 0; !r.done && i < 100000; i++)
+		if (event_base_loop(te->base, EVLOOP_ONCE) == -1)
 			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	resp[got] = '\0';
-	if (sscanf(resp, "HTTP/1.%*1[01] %3d", status) != 1) {
-		xasprintf(cause, "%s: no HTTP response%s%s", u->host,
-		    got == 0 ? ": " : "", got == 0 ? strerror(errno) : "");
-		*status = 0;
+	evhttp_connection_free(conn);
+	if (r.status == 0) {
+		switch (r.error) {
+		case EVREQ_HTTP_TIMEOUT:
+			xasprintf(cause, "%s: timed out after %d ms", host,
+			    te->conf.timeout_ms);
+			break;
+		case EVREQ_HTTP_EOF:
+			xasprintf(cause, "%s: connection closed early", host);
+			break;
+		case EVREQ_HTTP_INVALID_HEADER:
+			xasprintf(cause, "%s: bad response", host);
+			break;
+		default:
+			/* evhttp says no more of a refused connection. */
+			xasprintf(cause, "%s: connection failed", host);
+			break;
+		}
 		return -1;
 	}
+	*status = r.status;
 	return 0;
 }
 
@@ -536,9 +509,7 @@ te_post(struct trace_exporter *te, const char *body, char **cause)
 	int status;
 
 	if (!te->url.tls) {
-		if (te_post_plain(&te->url, "application/json", body,
-			strlen(body), te->conf.timeout_ms, &status,
-			cause) == -1)
+		if (te_post_plain(te, body, strlen(body), &status, cause) == -1)
 			return -1;
 	} else {
 		memset(&hc, 0, sizeof(hc));
@@ -684,6 +655,8 @@ trace_exporter_new(const struct trace_exporter_conf *conf, char **cause)
 		te->rings[i].mask = size - 1;
 	}
 	te->batch = xcalloc(te->conf.batch_max, sizeof(*te->batch));
+	if ((te->base = event_base_new()) == NULL)
+		fatalx("cannot create the trace exporter's event base");
 	pthread_mutex_init(&te->mtx, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -730,6 +703,7 @@ trace_exporter_free(struct trace_exporter *te)
 	free(te->rings);
 	free(te->batch);
 	free(te->url_str);
+	event_base_free(te->base);
 	pthread_mutex_destroy(&te->mtx);
 	pthread_cond_destroy(&te->cond);
 	free(te);

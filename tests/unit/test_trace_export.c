@@ -3,7 +3,8 @@
  * Zipkin v2 and OTLP/HTTP JSON encoders against expected documents,
  * collector URL checks, a ring that fills up and drops, and the thread
  * posting to an HTTP server on loopback (a free port picked at run
- * time), or failing against a closed port.
+ * time), failing against a closed port or running into its deadline
+ * against one that never answers.
  */
 #include "config.h"
 
@@ -470,6 +471,44 @@ test_export_fails(void **state)
 	trace_exporter_free(te);
 }
 
+static void
+test_export_timeout(void **state)
+{
+	struct trace_exporter_conf c;
+	struct trace_exporter *te;
+	struct collector col;
+	char url[128], *cause = NULL;
+	int i;
+
+	(void)state;
+	/* Listening, never answering: the POST runs into its deadline. */
+	collector_listen(&col);
+	snprintf(
+	    url, sizeof(url), "http://127.0.0.1:%d/api/v2/spans", col.port);
+	memset(&c, 0, sizeof(c));
+	c.url = url;
+	c.service = svc;
+	c.nrings = 1;
+	c.ring_size = 16;
+	c.interval_ms = 50;
+	c.timeout_ms = 300;
+	te = trace_exporter_new(&c, &cause);
+	assert_non_null(te);
+	assert_int_equal(trace_exporter_start(te), 0);
+	span_fill(trace_ring_reserve(te, 0), TRACE_KIND_CLIENT, 200);
+	trace_ring_commit(te, 0);
+	for (i = 0; i < 1000 &&
+	     render_value(te, "weft_trace_export_failures_total ") < 1;
+	     i++)
+		usleep(10000);
+	assert_int_equal(render_value(te,
+			     "weft_trace_spans_dropped_total{reason="
+			     "\"export_failed\"} "),
+	    1);
+	trace_exporter_free(te);
+	close(col.fd);
+}
+
 int
 main(void)
 {
@@ -481,6 +520,7 @@ main(void)
 	    cmocka_unit_test(test_ring_full),
 	    cmocka_unit_test(test_export_posts),
 	    cmocka_unit_test(test_export_fails),
+	    cmocka_unit_test(test_export_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
