@@ -137,6 +137,11 @@ admin_config(struct proxy *px, struct evbuffer *b, const char **ctype)
 	admin_json_str(b, "certs", c->certs_dir, 0);
 	admin_json_str(b, "access_log", c->access_log, 0);
 	admin_json_str(b, "log_level", log_level_name(log_getlevel()), 0);
+	admin_json_str(b, "trace_collector", c->trace_collector, 0);
+	admin_json_str(b, "trace_format",
+	    c->trace_format == TRACE_FORMAT_OTLP ? "otlp" : "zipkin", 0);
+	evbuffer_add_printf(b, "  \"trace_sampling_percent\": %.4f,\n",
+	    (double)c->trace_ppm / 10000.0);
 	if (px->snap != NULL)
 		evbuffer_add_printf(b,
 		    "  \"policy\": {\"version\": %lld, \"services\": %zu, "

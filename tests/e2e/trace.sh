@@ -206,6 +206,9 @@ check "spans counted as exported" test "$(metric "$CLI" weft_trace_spans_exporte
 
 # OTLP/HTTP JSON.
 restart_sidecars --trace-collector "$OTLP" --trace-format otlp --trace-sampling 100
+check "config_dump shows the tracing options" jqtrue \
+    '.trace_format == "otlp" and .trace_sampling_percent == 100 and (.trace_collector | endswith("/v1/traces"))' \
+    <<<"$(in_ns "$CLI" curl -s --max-time 5 http://127.0.0.1:15000/config_dump)"
 T2=0af7651916cd43dd8448eb211c80319c
 in_ns "$CLI" curl -s --max-time 5 -o /dev/null -H "traceparent: 00-$T2-b7ad6b7169203331-01" "$URL/otlp"
 eventually "OTLP: both spans arrive" has_spans otlp "$T2" 2
