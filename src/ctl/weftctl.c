@@ -61,6 +61,11 @@ ctl_usage(FILE *f)
 	    "  ca rotate prepare|activate|finish [--force]\n"
 	    "                      the CA's roots; rotate the root "
 	    "without a restart\n"
+	    "  join --server URL --token TOKEN|--token-file FILE --address "
+	    "IP [...]\n"
+	    "                      make this machine a workload: settings, "
+	    "token, units\n"
+	    "                      (weftctl join --help)\n"
 	    "\n"
 	    "  --db PATH          the local policy DB (default $WEFT_DB, else "
 	    "%s);\n"
@@ -137,6 +142,7 @@ static const struct {
     {"token", ctl_token},
     {"ca", ctl_ca},
     {"explain", ctl_explain},
+    {"join", ctl_join},
 };
 
 int
