@@ -52,6 +52,13 @@ uninstall-local:
 SYSTEMD_TESTS = tests/e2e/systemd_units.sh
 EXTRA_DIST += $(SYSTEMD_TESTS)
 TESTS += $(SYSTEMD_TESTS)
+# A VM joining the mesh (weftctl join, then the units' command lines
+# through tools/unit-exec): root and namespaces.
+VM_E2E_TESTS = tests/e2e/vm_join.sh
+EXTRA_DIST += $(VM_E2E_TESTS) tools/unit-exec
+if E2E
+TESTS += $(VM_E2E_TESTS)
+endif
 AM_TESTS_ENVIRONMENT += \
 	WEFT_SBINDIR='$(sbindir)'; export WEFT_SBINDIR; \
 	WEFT_SYSCONFDIR='$(sysconfdir)'; export WEFT_SYSCONFDIR;
