@@ -566,7 +566,7 @@ ctl_join(struct ctl *ctl, int argc, char **argv)
 	int ch, rc = CTL_EXIT_FAIL;
 
 	memset(&j, 0, sizeof(j));
-	j.etc = "/etc";
+	j.etc = WEFT_SYSCONFDIR; /* where the units read their settings */
 	j.vars[JOIN_SERVER] = ctl->server;
 	optind = 0;
 	opterr = 0;
