@@ -2,9 +2,9 @@
 # shellcheck disable=SC2317 # helpers called through check and within
 # A VM joins the mesh as its operator would make it: weftctl join writes
 # the settings and the join token, then the systemd units' own command
-# lines run (tools/unit-exec reads them from the configured unit files,
-# with the settings file, the credential and the User= of each unit) in
-# a network namespace standing in for the VM, with its own /var/lib
+# lines run (tools/unit-exec reads them from the unit files, made from
+# systemd/*.service.in as make makes them, with the settings file, the
+# credential and the User= of each unit) in a network namespace standing in for the VM, with its own /var/lib
 # and a weft-proxy user in its /etc/passwd. The VM calls a pod's
 # service, and the pod calls the VM's, both with mTLS from the
 # identities weft-sync got; weft-init's ExecStop removes its rules.
@@ -14,15 +14,11 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 e2e_init
-: "${WEFT_SBINDIR:?set by make check}" "${WEFT_SYSCONFDIR:?set by make check}"
 WEFTCTL=$WEFT_BUILDDIR/src/ctl/weftctl
-UNIT_EXEC=$WEFT_SRCDIR/tools/unit-exec
 command -v setpriv >/dev/null || skip "needs setpriv"
 command -v unshare >/dev/null || skip "needs unshare"
 for p in init proxy sync server; do
 	[ -x "$WEFT_BUILDDIR/src/$p/weft-$p" ] || skip "weft-$p is not built"
-	[ -f "$WEFT_BUILDDIR/systemd/weft-$p.service" ] ||
-	    skip "systemd/weft-$p.service is not built"
 done
 
 # The server pod, and an admin's weftctl there.
@@ -73,36 +69,18 @@ spec:
 YAML
 check "the services apply through the server" grep -q created "$T/apply.log"
 
-# The VM: a namespace, its /etc and /var/lib, the units as configured
-# (make's paths, with the programs and /etc moved into $T).
+# The VM: a namespace, its /etc and /var/lib, the units made from
+# their .in files as make does (lib.sh: vm_new).
 VM_ADDR=198.18.11.20
-pod_new vm "$VM_ADDR"
-VM=$POD
-mkdir -p "$T/vm/sbin" "$T/vm/etc" "$T/vm/varlib" "$T/vm/units" "$T/vm/creds"
-for p in init proxy sync server; do
-	ln -s "$WEFT_BUILDDIR/src/$p/weft-$p" "$T/vm/sbin/weft-$p"
-done
-for u in weft-init weft-proxy weft-sync; do
-	sed -e "s|$WEFT_SBINDIR/|$T/vm/sbin/|g" \
-	    -e "s|$WEFT_SYSCONFDIR/|$T/vm/etc/|g" \
-	    "$WEFT_BUILDDIR/systemd/$u.service" >"$T/vm/units/$u.service"
-done
+vm_new vm "$VM_ADDR"
 check "the units read the VM's settings file" \
-    grep -q "^EnvironmentFile=-$T/vm/etc/default/weft\$" "$T/vm/units/weft-proxy.service"
-# What sysusers.d makes on the VM (weft.conf): the weft-proxy user.
-uid=$(awk '$1 == "u" && $2 == "weft-proxy" { print $3 }' \
-    "$WEFT_SRCDIR/systemd/weft.sysusers.conf")
-expect_eq "sysusers.d makes weft-proxy with the proxy uid" "$PROXY_UID" "$uid"
-cp /etc/passwd "$T/vm/passwd"
-cp /etc/group "$T/vm/group"
-if ! getent passwd weft-proxy >/dev/null; then
-	echo "weft-proxy:x:$uid:$uid:weft sidecar proxy:/:/usr/sbin/nologin" >>"$T/vm/passwd"
-	echo "weft-proxy:x:$uid:" >>"$T/vm/group"
-fi
-# The operator's settings file: the one make install puts there.
-mkdir -p "$T/vm/etc/default"
-cp "$WEFT_SRCDIR/systemd/weft.default" "$T/vm/etc/default/weft"
-echo "WEFT_PROXY_ARGS=--access-log -" >>"$T/vm/etc/default/weft"
+    grep -q "^EnvironmentFile=-$VM_DIR/etc/default/weft\$" "$VM_DIR/units/weft-proxy.service"
+check "every @variable@ of the units substituted" \
+    sh -c "! grep -q '@[a-z]*@' '$VM_DIR'/units/*.service"
+check "the VM has the weft-proxy user of sysusers.d, uid $PROXY_UID" \
+    grep -q "^weft-proxy:x:$PROXY_UID:" "$VM_DIR/passwd"
+# The operator's own setting, which joins must keep.
+echo "WEFT_PROXY_ARGS=--access-log -" >>"$VM_DIR/etc/default/weft"
 
 # within SECONDS CMD...: CMD succeeds within SECONDS (bounded).
 within() {
@@ -114,20 +92,15 @@ within() {
 	done
 	return 1
 }
-vm_unit() { # UNIT start|stop: one unit's command lines, on the VM
-	in_ns "$VM" "$UNIT_EXEC" -C "$T/vm/creds" -b "$T/vm/passwd:/etc/passwd" \
-	    -b "$T/vm/group:/etc/group" -b "$T/vm/varlib:/var/lib" \
-	    "$T/vm/units/$1.service" "$2"
-}
 join() {
 	in_ns "$VM" "$WEFTCTL" join --server "https://$SRV_ADDR:15010" \
-	    --etc "$T/vm/etc" --no-start "$@"
+	    --etc "$VM_DIR/etc" --no-start "$@"
 }
 
 # Bad input: one line each, nothing written.
 TOKEN=$(ctl token create --workload billing-vm --namespace e2e \
     --service-account billing --ttl 1h)
-cp "$T/vm/etc/default/weft" "$T/vm/settings.before"
+cp "$VM_DIR/etc/default/weft" "$T/settings.before"
 refused() { # DESCRIPTION WANT-STATUS WANT-TEXT JOIN-ARGS...
 	local desc=$1 want=$2 text=$3 rc=0
 	shift 3
@@ -149,11 +122,11 @@ refused "a wrong secret" 1 "refused the join token: invalid token" \
 refused "the token of another workload" 1 "the join token is for workload billing-vm" \
     --token "$TOKEN" --address "$VM_ADDR" --workload other
 rc=0
-in_ns "$VM" "$WEFTCTL" join --server "https://198.18.11.99:15010" --etc "$T/vm/etc" \
+in_ns "$VM" "$WEFTCTL" join --server "https://198.18.11.99:15010" --etc "$VM_DIR/etc" \
     --no-start --token "$TOKEN" --address "$VM_ADDR" >/dev/null 2>"$T/join.err" || rc=$?
 expect_eq "an unreachable server: exit status 1, one line" "1 1" "$rc $(wc -l <"$T/join.err")"
-check "nothing was written" cmp -s "$T/vm/settings.before" "$T/vm/etc/default/weft"
-check "no token was written" test ! -e "$T/vm/etc/weft/join-token"
+check "nothing was written" cmp -s "$T/settings.before" "$VM_DIR/etc/default/weft"
+check "no token was written" test ! -e "$VM_DIR/etc/weft/join-token"
 
 # The join, as the operator would type it (the token from a file).
 echo "$TOKEN" >"$T/token"
@@ -161,34 +134,30 @@ join --token-file "$T/token" --address "$VM_ADDR" --ports http=8080 \
     --labels app=billing,version=v1 >"$T/join.out" 2>&1
 check "weftctl join checks the token with the server" \
     grep -q "join token of e2e/billing-vm (spiffe://cluster.local/ns/e2e/sa/billing) accepted" "$T/join.out"
-settings=$T/vm/etc/default/weft
+settings=$VM_DIR/etc/default/weft
 for kv in WEFT_WORKLOAD=billing-vm WEFT_NAMESPACE=e2e WEFT_SERVICE_ACCOUNT=billing \
     WEFT_ADDRESS=$VM_ADDR WEFT_PORTS=http=8080 WEFT_LABELS=app=billing,version=v1 \
     "WEFT_SERVER=https://$SRV_ADDR:15010" "WEFT_PROXY_ARGS=--access-log -"; do
 	expect_eq "settings: ${kv%%=*}" 1 "$(grep -cx -- "$kv" "$settings")"
 done
 expect_eq "the settings keep their comments" \
-    "$(grep -c '^#' "$T/vm/settings.before")" "$(grep -c '^#' "$settings")"
+    "$(grep -c '^#' "$T/settings.before")" "$(grep -c '^#' "$settings")"
 expect_eq "the join token: root's, mode 0600" "600 0 $TOKEN" \
-    "$(stat -c '%a %u' "$T/vm/etc/weft/join-token") $(cat "$T/vm/etc/weft/join-token")"
+    "$(stat -c '%a %u' "$VM_DIR/etc/weft/join-token") $(cat "$VM_DIR/etc/weft/join-token")"
 # Again, with a locality: the same file, one line changed.
-cp "$settings" "$T/vm/settings.first"
+cp "$settings" "$T/settings.first"
 join --token "$TOKEN" --address "$VM_ADDR" --locality eu/z1 >"$T/join2.out" 2>&1
 expect_eq "a second join changes only what it was given" \
     "< WEFT_LOCALITY= > WEFT_LOCALITY=eu/z1 " \
-    "$(diff "$T/vm/settings.first" "$settings" | grep '^[<>]' | tr '\n' ' ')"
+    "$(diff "$T/settings.first" "$settings" | grep '^[<>]' | tr '\n' ' ')"
 
 # The units, from their own command lines.
 vm_unit weft-init start >"$T/vm-init.log" 2>&1
 check "weft-init.service's ExecStart installed the capture" \
     sh -c "ip netns exec '$VM' iptables-save -t nat | grep -q WEFT_OUTPUT"
-bg "$VM" vm-proxy "$UNIT_EXEC" -C "$T/vm/creds" -b "$T/vm/passwd:/etc/passwd" \
-    -b "$T/vm/group:/etc/group" -b "$T/vm/varlib:/var/lib" \
-    "$T/vm/units/weft-proxy.service" start
+vm_unit_start weft-proxy
 VM_PROXY_PID=$LAST_PID
-bg "$VM" vm-sync "$UNIT_EXEC" -C "$T/vm/creds" -b "$T/vm/passwd:/etc/passwd" \
-    -b "$T/vm/group:/etc/group" -b "$T/vm/varlib:/var/lib" \
-    "$T/vm/units/weft-sync.service" start
+vm_unit_start weft-sync
 VM_SYNC_PID=$LAST_PID
 bg "$VM" vm-testd "$WEFT_TESTD" --listen 0.0.0.0:8080 --name billing-vm
 wait_listen "$VM" 8080
@@ -198,12 +167,12 @@ expect_eq "weft-proxy runs as the unit's User=" "$PROXY_UID" \
 expect_eq "weft-sync runs as the unit's User=" "$PROXY_UID" \
     "$(ps -o uid= -p "$VM_SYNC_PID" | tr -d ' ')"
 check "weft-sync was given the join token credential" \
-    within 20 grep -q "registered e2e/billing-vm at $VM_ADDR" "$T/vm-sync.log"
+    within 20 grep -q "registered e2e/billing-vm at $VM_ADDR" "$T/vm-vm-weft-sync.log"
 check "/var/lib/weft is the VM's, and weft-proxy's" \
-    test "$(stat -c %u "$T/vm/varlib/weft")" = "$PROXY_UID"
+    test "$(stat -c %u "$VM_DIR/varlib/weft")" = "$PROXY_UID"
 
 certs_ready() {
-	[ -s "$T/vm/varlib/weft/certs/cert.pem" ] && [ -s "$T/px/app-certs/cert.pem" ]
+	[ -s "$VM_DIR/varlib/weft/certs/cert.pem" ] && [ -s "$T/px/app-certs/cert.pem" ]
 }
 check "both workloads have their certificates" within 30 certs_ready
 
@@ -234,7 +203,7 @@ check "the VM's application answered the pod" \
     sh -c "ip netns exec '$APP' curl -s --max-time 5 -D - -o /dev/null \
     http://240.240.0.30:8080/who | grep -qi '^x-backend: billing-vm'"
 check "the access log of WEFT_PROXY_ARGS went to the unit's stdout" \
-    grep -q '"path"' "$T/vm-proxy.log"
+    grep -q '"path"' "$T/vm-vm-weft-proxy.log"
 
 # Stopping: the daemons by PID, then weft-init's ExecStop.
 stop_pid "$VM_SYNC_PID"
