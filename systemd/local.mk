@@ -60,9 +60,11 @@ uninstall-local:
 	fi
 	rm -f '$(DESTDIR)$(sysusersdir)/weft.conf'
 
-# Checks the units with systemd-analyze verify, and make install under
-# DESTDIR; need no root.
-SYSTEMD_TESTS = tests/e2e/systemd_units.sh tests/e2e/install.sh
+# The units under systemd-analyze verify, make install under DESTDIR
+# (no root needed), weftctl join with stand-ins for systemctl (root, a
+# mount namespace; skipped otherwise).
+SYSTEMD_TESTS = tests/e2e/systemd_units.sh tests/e2e/install.sh \
+	tests/e2e/ctl_join.sh
 EXTRA_DIST += $(SYSTEMD_TESTS)
 TESTS += $(SYSTEMD_TESTS)
 # A VM joining the mesh (weftctl join, then the units' command lines

@@ -380,9 +380,12 @@ join_write_settings(struct join *j, const char *path)
 	return i;
 }
 
-/* Runs argv (a command of PATH); its exit status, or -1 after a line. */
+/*
+ * Runs argv (a command of PATH, its output the user's); returns 0 when
+ * it exits 0, else -1 with why in buf.
+ */
 static int
-join_run(char *const argv[])
+join_run(char *const argv[], char *buf, size_t len)
 {
 	pid_t pid;
 	int status, rc;
@@ -390,27 +393,50 @@ join_run(char *const argv[])
 	fflush(stdout);
 	if ((rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ)) !=
 	    0) {
-		ctl_warnx("join: %s: %s", argv[0], strerror(rc));
+		snprintf(buf, len, "%s: %s", argv[0], strerror(rc));
 		return -1;
 	}
 	while (waitpid(pid, &status, 0) == -1) {
 		if (errno != EINTR) {
-			ctl_warnx("join: waitpid: %s", strerror(errno));
+			snprintf(buf, len, "waitpid: %s", strerror(errno));
 			return -1;
 		}
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	ctl_warnx("join: %s %s failed (%s %d)", argv[0], argv[1],
+	snprintf(buf, len, "%s%s%s failed (%s %d)", argv[0],
+	    argv[1] != NULL ? " " : "", argv[1] != NULL ? argv[1] : "",
 	    WIFEXITED(status) ? "exit status" : "signal",
 	    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	return -1;
 }
 
+/*
+ * The weft-proxy user, made by systemd-sysusers from weft.conf when
+ * missing (make install makes it; a package may not have).
+ */
+static int
+join_user(void)
+{
+	static char *const sysusers[] = {"systemd-sysusers", NULL};
+	char why[256] = "";
+
+	if (getpwnam(JOIN_PROXY_USR) != NULL)
+		return 0;
+	if (join_run(sysusers, why, sizeof(why)) == -1 ||
+	    getpwnam(JOIN_PROXY_USR) == NULL) {
+		ctl_warnx("join: no user " JOIN_PROXY_USR " (%s): install "
+			  "weft's sysusers.d/weft.conf and run "
+			  "systemd-sysusers, or use --no-start",
+		    why[0] != '\0' ? why : "systemd-sysusers did not make it");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 join_start(void)
 {
-	static char *const sysusers[] = {"systemd-sysusers", NULL};
 	static char *const reload[] = {"systemctl", "daemon-reload", NULL};
 	static char *const enable[] = {"systemctl", "enable",
 	    "weft-init.service", "weft-proxy.service", "weft-sync.service",
@@ -418,21 +444,16 @@ join_start(void)
 	static char *const restart[] = {"systemctl", "restart",
 	    "weft-init.service", "weft-proxy.service", "weft-sync.service",
 	    NULL};
+	char why[256];
 
-	/* make install runs it too; a package may not have. */
-	if (getpwnam(JOIN_PROXY_USR) == NULL && join_run(sysusers) == -1) {
-		ctl_warnx(
-		    "join: no user " JOIN_PROXY_USR ": create it "
-		    "(systemd-sysusers), then run: systemctl "
-		    "daemon-reload && systemctl enable --now " JOIN_UNITS);
-		return -1;
-	}
 	/* restart, not start: a second join applies its new settings. */
-	if (join_run(reload) == -1 || join_run(enable) == -1 ||
-	    join_run(restart) == -1) {
-		ctl_warnx(
-		    "join: the units are not started: run systemctl "
-		    "daemon-reload && systemctl enable --now " JOIN_UNITS);
+	if (join_run(reload, why, sizeof(why)) == -1 ||
+	    join_run(enable, why, sizeof(why)) == -1 ||
+	    join_run(restart, why, sizeof(why)) == -1) {
+		ctl_warnx("join: settings written, units not started: %s; "
+			  "run: systemctl daemon-reload && systemctl enable "
+			  "--now " JOIN_UNITS,
+		    why);
 		return -1;
 	}
 	printf("started %s\n", JOIN_UNITS);
@@ -632,6 +653,10 @@ ctl_join(struct ctl *ctl, int argc, char **argv)
 		ctl_usage_error(
 		    "join: unexpected argument \"%s\"", argv[optind]);
 	join_check(&j);
+	if (join_whoami(&j) == -1)
+		goto out;
+	if (!j.no_start && join_user() == -1)
+		goto out;
 	/* The uid the user got, when it is not the default. */
 	if (j.vars[JOIN_PROXY_UID] == NULL &&
 	    (pw = getpwnam(JOIN_PROXY_USR)) != NULL) {
@@ -639,8 +664,6 @@ ctl_join(struct ctl *ctl, int argc, char **argv)
 		    (unsigned int)pw->pw_uid);
 		j.vars[JOIN_PROXY_UID] = j.proxy_uid;
 	}
-	if (join_whoami(&j) == -1)
-		goto out;
 
 	xasprintf(&defdir, "%s/default", j.etc);
 	xasprintf(&settings, "%s/weft", defdir);
