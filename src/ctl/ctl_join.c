@@ -316,10 +316,12 @@ join_line_var(const char *line)
 	size_t n;
 	int i;
 
+	/* systemd allows blanks around the name. */
 	line += strspn(line, " \t");
 	for (i = 0; i < JOIN_NVARS; i++) {
 		n = strlen(join_names[i]);
-		if (strncmp(line, join_names[i], n) == 0 && line[n] == '=')
+		if (strncmp(line, join_names[i], n) == 0 &&
+		    line[n + strspn(line + n, " \t")] == '=')
 			return i;
 	}
 	return -1;
@@ -335,12 +337,17 @@ join_write_settings(struct join *j, const char *path)
 	char *line = NULL, *out = NULL, *add;
 	size_t cap = 0, outlen = 0;
 	int seen[JOIN_NVARS] = {0}, i;
+	mode_t mode = 0644;
+	struct stat sb;
 	ssize_t n;
 	FILE *f, *mem;
 
 	if ((mem = open_memstream(&out, &outlen)) == NULL)
 		fatal("open_memstream");
 	if ((f = fopen(path, "r")) != NULL) {
+		/* The operator's mode stays. */
+		if (fstat(fileno(f), &sb) == 0)
+			mode = sb.st_mode & 07777;
 		while ((n = getline(&line, &cap, f)) != -1) {
 			if ((i = join_line_var(line)) != -1 &&
 			    j->vars[i] != NULL) {
@@ -375,7 +382,7 @@ join_write_settings(struct join *j, const char *path)
 	}
 	if (fclose(mem) != 0)
 		fatal("open_memstream");
-	i = join_write_file(path, out, 0644);
+	i = join_write_file(path, out, mode);
 	free(out);
 	return i;
 }

@@ -132,6 +132,17 @@ check "and writing nothing" test ! -e "$T/etc4/default/weft"
 join "$T/passwd" "$T/bin" "$T/etc5" --no-start >"$T/out" 2>&1
 expect_eq "--no-start runs neither systemctl nor systemd-sysusers" "" "$(cat "$CALLS")"
 check "and says what to run" grep -q 'systemctl enable --now' "$T/out"
+# An operator's file: blanks around "=", a duplicate, its own mode.
+mkdir -p "$T/etc6/default"
+printf '%s\n' '# mine' 'WEFT_WORKLOAD = old' 'WEFT_SYNC_ARGS=--log-level debug' \
+    'WEFT_WORKLOAD=older' >"$T/etc6/default/weft"
+chmod 640 "$T/etc6/default/weft"
+join "$T/passwd" "$T/bin" "$T/etc6" --no-start >/dev/null 2>&1
+expect_eq "its lines kept, the workload set once, in place" \
+    "# mine|WEFT_WORKLOAD=vm1|WEFT_SYNC_ARGS=--log-level debug" \
+    "$(sed -n 1,3p "$T/etc6/default/weft" | tr '\n' '|' | sed 's/|$//')"
+expect_eq "no other WEFT_WORKLOAD line" 1 "$(grep -c WEFT_WORKLOAD "$T/etc6/default/weft")"
+expect_eq "its mode kept" 640 "$(stat -c %a "$T/etc6/default/weft")"
 check "the machine's /etc/passwd is untouched" cmp -s "$T/passwd0" /etc/passwd
 
 check "weftctl join --help" sh -c "'$WEFTCTL' join --help | grep -q '^usage: weftctl join'"
