@@ -118,6 +118,11 @@ int ctl_explain(struct ctl *ctl, int argc, char **argv);
  * (the settings of the systemd units, the join token, the units started).
  */
 int ctl_join(struct ctl *ctl, int argc, char **argv);
+/*
+ * weftctl leave (ctl_join.c): stops and disables the units join started;
+ * with --purge, removes the settings file and the join token too.
+ */
+int ctl_leave(struct ctl *ctl, int argc, char **argv);
 
 /* "user@host" for resources.applied_by, allocated. */
 char *ctl_applied_by(void);

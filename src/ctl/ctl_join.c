@@ -5,7 +5,8 @@
  * a wrong token fails before anything is written), writes the settings
  * the systemd units read (ETC/default/weft, keeping the operator's other
  * lines) and the join token (ETC/weft/join-token, 0600), and starts the
- * units. Running it again updates the settings.
+ * units. Running it again updates the settings. weftctl leave stops
+ * and disables the units, and with --purge removes what join wrote.
  */
 #include "config.h"
 
@@ -703,5 +704,86 @@ out:
 		free(j.owned[ch]);
 	explicit_bzero(j.token, strlen(j.token));
 	free(j.token);
+	return rc;
+}
+
+/* Removes path; 0 when it is gone (or was not there), else -1. */
+static int
+join_remove(const char *path)
+{
+	if (unlink(path) == 0) {
+		printf("removed %s\n", path);
+		return 0;
+	}
+	if (errno == ENOENT)
+		return 0;
+	ctl_warnx("leave: %s: %s", path, strerror(errno));
+	return -1;
+}
+
+int
+ctl_leave(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"etc", required_argument, NULL, JOIN_OPT_ETC},
+	    {"purge", no_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	/* weft-sync first: it deregisters the workload as it stops. */
+	static char *const disable[] = {"systemctl", "disable", "--now",
+	    "weft-sync.service", "weft-proxy.service", "weft-init.service",
+	    NULL};
+	const char *etc = WEFT_SYSCONFDIR;
+	char why[256], *path;
+	int ch, purge = 0, rc = CTL_EXIT_OK;
+
+	(void)ctl;
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case JOIN_OPT_ETC:
+			etc = optarg;
+			break;
+		case 'p':
+			purge = 1;
+			break;
+		case 'h':
+			printf("usage: weftctl leave [--purge] [--etc DIR]\n");
+			exit(CTL_EXIT_OK);
+		case ':':
+			ctl_usage_error(
+			    "leave: %s needs a value", argv[optind - 1]);
+		default:
+			ctl_usage_error(
+			    "leave: unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		ctl_usage_error(
+		    "leave: unexpected argument \"%s\"", argv[optind]);
+	if (etc[0] != '/')
+		ctl_usage_error(
+		    "leave: --etc %s: expected an absolute path", etc);
+	if (join_run(disable, why, sizeof(why)) == -1) {
+		ctl_warnx("leave: %s; run: systemctl disable --now "
+			  "weft-sync.service weft-proxy.service "
+			  "weft-init.service",
+		    why);
+		rc = CTL_EXIT_FAIL;
+	} else
+		printf("stopped and disabled weft-sync.service "
+		       "weft-proxy.service weft-init.service\n");
+	if (purge) {
+		xasprintf(&path, "%s/weft/join-token", etc);
+		if (join_remove(path) == -1)
+			rc = CTL_EXIT_FAIL;
+		free(path);
+		xasprintf(&path, "%s/default/weft", etc);
+		if (join_remove(path) == -1)
+			rc = CTL_EXIT_FAIL;
+		free(path);
+	}
 	return rc;
 }

@@ -66,6 +66,9 @@ ctl_usage(FILE *f)
 	    "                      make this machine a workload: settings, "
 	    "token, units\n"
 	    "                      (weftctl join --help)\n"
+	    "  leave [--purge]     stop and disable those units; --purge "
+	    "removes the\n"
+	    "                      settings and the token\n"
 	    "\n"
 	    "  --db PATH          the local policy DB (default $WEFT_DB, else "
 	    "%s);\n"
@@ -143,6 +146,7 @@ static const struct {
     {"ca", ctl_ca},
     {"explain", ctl_explain},
     {"join", ctl_join},
+    {"leave", ctl_leave},
 };
 
 int

@@ -10,7 +10,8 @@
 # systemctl that fails or is missing gets one line saying what to run,
 # the settings being written; no user and no systemd-sysusers writes
 # nothing; joining twice with the same options gives the same file;
-# --help answers.
+# weftctl leave stops and disables the units (--purge: and removes the
+# settings and the token); --help answers.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (a mount namespace)"
@@ -143,6 +144,29 @@ expect_eq "its lines kept, the workload set once, in place" \
     "$(sed -n 1,3p "$T/etc6/default/weft" | tr '\n' '|' | sed 's/|$//')"
 expect_eq "no other WEFT_WORKLOAD line" 1 "$(grep -c WEFT_WORKLOAD "$T/etc6/default/weft")"
 expect_eq "its mode kept" 640 "$(stat -c %a "$T/etc6/default/weft")"
+# weftctl leave: the units stopped and disabled, weft-sync first; the
+# files kept, or removed with --purge.
+leave() { # PATH ARGS...
+	local path=$1
+	shift
+	env PATH="$path" "$WEFTCTL" leave "$@"
+}
+: >"$CALLS"
+rc=0
+leave "$T/bin" --etc "$T/etc" >"$T/out" 2>&1 || rc=$?
+expect_eq "leave: exit 0, systemctl disable --now, weft-sync first" \
+    "0 systemctl disable --now weft-sync.service weft-proxy.service weft-init.service" \
+    "$rc $(cat "$CALLS")"
+check "leave keeps the settings and the token" \
+    test -f "$T/etc/default/weft" -a -f "$T/etc/weft/join-token"
+leave "$T/bin" --etc "$T/etc" --purge >"$T/out" 2>&1 || rc=$?
+check "leave --purge removes them" \
+    test ! -e "$T/etc/default/weft" -a ! -e "$T/etc/weft/join-token"
+rc=0
+FAIL_ON=disable leave "$T/bin" --etc "$T/etc" >/dev/null 2>"$T/err" || rc=$?
+expect_eq "leave with a failing systemctl: exit 1, one line" "1 1" \
+    "$rc $(wc -l <"$T/err")"
+check "saying what to run" grep -q 'run: systemctl disable --now' "$T/err"
 check "the machine's /etc/passwd is untouched" cmp -s "$T/passwd0" /etc/passwd
 
 check "weftctl join --help" sh -c "'$WEFTCTL' join --help | grep -q '^usage: weftctl join'"
