@@ -193,8 +193,10 @@ join_whoami(struct join *j)
 	conf.max_body = 64 * 1024;
 	if (https_client_fetch(server, &conf, "GET", "/v1/whoami", NULL, NULL,
 		0, &r, &cause) == -1) {
+		/* Unreachable, or not the token's CA. */
 		ctl_warnx("join: %s: %s", server, cause);
 		free(cause);
+		https_response_clear(&r);
 		return -1;
 	}
 	if (r.status == 0) {

@@ -162,10 +162,14 @@ VM_SYNC_PID=$LAST_PID
 bg "$VM" vm-testd "$WEFT_TESTD" --listen 0.0.0.0:8080 --name billing-vm
 wait_listen "$VM" 8080
 wait_listen "$VM" 15001
-expect_eq "weft-proxy runs as the unit's User=" "$PROXY_UID" \
-    "$(ps -o uid= -p "$VM_PROXY_PID" | tr -d ' ')"
-expect_eq "weft-sync runs as the unit's User=" "$PROXY_UID" \
-    "$(ps -o uid= -p "$VM_SYNC_PID" | tr -d ' ')"
+# The PID is the daemon's once unit-exec has exec'ed it (as the User=).
+runs_as_proxy_uid() {
+	[ "$(ps -o uid=,comm= -p "$1" | tr -s ' ' | sed 's/^ //')" = "$PROXY_UID $2" ]
+}
+check "weft-proxy runs as the unit's User=" \
+    within 20 runs_as_proxy_uid "$VM_PROXY_PID" weft-proxy
+check "weft-sync runs as the unit's User=" \
+    within 20 runs_as_proxy_uid "$VM_SYNC_PID" weft-sync
 check "weft-sync was given the join token credential" \
     within 20 grep -q "registered e2e/billing-vm at $VM_ADDR" "$T/vm-vm-weft-sync.log"
 check "/var/lib/weft is the VM's, and weft-proxy's" \
@@ -203,7 +207,7 @@ check "the VM's application answered the pod" \
     sh -c "ip netns exec '$APP' curl -s --max-time 5 -D - -o /dev/null \
     http://240.240.0.30:8080/who | grep -qi '^x-backend: billing-vm'"
 check "the access log of WEFT_PROXY_ARGS went to the unit's stdout" \
-    grep -q '"path"' "$T/vm-vm-weft-proxy.log"
+    within 10 grep -q '"path"' "$T/vm-vm-weft-proxy.log"
 
 # Stopping: the daemons by PID, then weft-init's ExecStop.
 stop_pid "$VM_SYNC_PID"
