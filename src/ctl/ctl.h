@@ -113,6 +113,17 @@ int ctl_ca(struct ctl *ctl, int argc, char **argv);
  */
 int ctl_explain(struct ctl *ctl, int argc, char **argv);
 
+/*
+ * weftctl join (ctl_join.c): makes this machine a workload of the mesh
+ * (the settings of the systemd units, the join token, the units started).
+ */
+int ctl_join(struct ctl *ctl, int argc, char **argv);
+/*
+ * weftctl leave (ctl_join.c): stops and disables the units join started;
+ * with --purge, removes the settings file and the join token too.
+ */
+int ctl_leave(struct ctl *ctl, int argc, char **argv);
+
 /* "user@host" for resources.applied_by, allocated. */
 char *ctl_applied_by(void);
 

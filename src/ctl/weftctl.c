@@ -61,6 +61,14 @@ ctl_usage(FILE *f)
 	    "  ca rotate prepare|activate|finish [--force]\n"
 	    "                      the CA's roots; rotate the root "
 	    "without a restart\n"
+	    "  join --server URL --token TOKEN|--token-file FILE --address "
+	    "IP [...]\n"
+	    "                      make this machine a workload: settings, "
+	    "token, units\n"
+	    "                      (weftctl join --help)\n"
+	    "  leave [--purge]     stop and disable those units; --purge "
+	    "removes the\n"
+	    "                      settings and the token\n"
 	    "\n"
 	    "  --db PATH          the local policy DB (default $WEFT_DB, else "
 	    "%s);\n"
@@ -137,6 +145,8 @@ static const struct {
     {"token", ctl_token},
     {"ca", ctl_ca},
     {"explain", ctl_explain},
+    {"join", ctl_join},
+    {"leave", ctl_leave},
 };
 
 int

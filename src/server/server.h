@@ -147,6 +147,14 @@ int server_require_admin(
 int server_require_workload(struct evhttp_request *req,
     const struct server_caller *c, const char *ns, const char *workload,
     const char *service_account);
+/*
+ * GET /v1/whoami: the identity of the caller's credential, for any
+ * valid credential ({"role", "spiffeId", "namespace", "serviceAccount",
+ * "workload"}); weftctl join checks a join token with it before it
+ * writes any setting. Changes nothing.
+ */
+void server_whoami_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
 /* Makes a join token (printed form allocated in *token). */
 int server_token_create(struct server *srv, const char *ns,
     const char *workload, const char *sa, int64_t ttl_sec,

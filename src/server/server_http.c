@@ -178,6 +178,8 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		server_tokens_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/ca") == 0)
 		server_ca_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/whoami") == 0)
+		server_whoami_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/ca/rotate") == 0)
 		server_ca_rotate_cb(srv, req, &c);
 	else
