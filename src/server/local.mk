@@ -18,4 +18,4 @@ src_server_weft_server_LDADD = src/lib/libweft.a $(LIBEVENT_SSL_LIBS) \
 	$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
 	$(YAML_LIBS) -lm
 
-dist_man_MANS += man/weft-server.8
+dist_man_MANS += man/weft-server.8 man/weft-inject.7
