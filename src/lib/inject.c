@@ -315,21 +315,32 @@ inject_native(const struct inject_conf *c, const json_t *pod, char **cause)
 	return c->native_sidecars;
 }
 
-/* "k=v,..." of the pod's labels ("" when none), allocated. */
+/*
+ * "k=v,..." of the pod's labels ("" when none), allocated; NULL with
+ * *cause when one could not be a Kubernetes label.
+ */
 static char *
-inject_labels(const json_t *pod)
+inject_labels(const json_t *pod, char **cause)
 {
 	json_t *labels, *v;
-	const char *k;
+	const char *k, *value;
 	char *out = xstrdup(""), *s;
 
 	labels = json_object_get(json_object_get(pod, "metadata"), "labels");
 	json_object_foreach(labels, k, v)
 	{
-		if (!json_is_string(v))
-			continue;
-		xasprintf(&s, "%s%s%s=%s", out, *out != '\0' ? "," : "", k,
-		    json_string_value(v));
+		value = json_string_value(v);
+		if (value == NULL || *k == '\0' || strpbrk(k, ",= ") != NULL ||
+		    strpbrk(value, ",= ") != NULL) {
+			xasprintf(cause,
+			    "metadata.labels.%s: expected a label (a string "
+			    "without \",\", \"=\" or blanks)",
+			    k);
+			free(out);
+			return NULL;
+		}
+		xasprintf(
+		    &s, "%s%s%s=%s", out, *out != '\0' ? "," : "", k, value);
 		free(out);
 		out = s;
 	}
@@ -710,11 +721,12 @@ inject_pod(const struct inject_conf *c, const json_t *pod, json_t **patch,
 	    (sa = inject_service_account(spec, cause)) == NULL ||
 	    (native = inject_native(c, pod, cause)) == -1 ||
 	    (ports = inject_ports(spec, cause)) == NULL ||
+	    (labels = inject_labels(pod, cause)) == NULL ||
 	    (init_args = inject_init_args(c, pod, cause)) == NULL) {
 		free(ports);
+		free(labels);
 		return INJECT_ERROR;
 	}
-	labels = inject_labels(pod);
 
 	p = json_array();
 	st = inject_status(native);

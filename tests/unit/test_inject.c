@@ -627,6 +627,15 @@ test_bad_pod(void **state)
 	assert_non_null(strstr(cause, "weft-ca"));
 	free(cause);
 	json_decref(pod);
+	/* A label YAML typed as a number, as kubectl would refuse it. */
+	pod = json_loads("{\"metadata\":{\"labels\":{\"version\":1}},"
+			 "\"spec\":{\"containers\":[{\"name\":\"a\"}]}}",
+	    0, NULL);
+	assert_int_equal(
+	    inject_pod(&c, pod, &patch, &why, &cause), INJECT_ERROR);
+	assert_non_null(strstr(cause, "metadata.labels.version"));
+	free(cause);
+	json_decref(pod);
 	/* No metadata at all: the patch makes it. */
 	pod = json_loads(
 	    "{\"spec\":{\"containers\":[{\"name\":\"a\"}]}}", 0, NULL);
