@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,6 +404,7 @@ server_listen(
 	struct evconnlistener *l;
 	struct addrinfo hints, *ai;
 	char service[8];
+	int one = 1;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -416,6 +419,14 @@ server_listen(
 	freeaddrinfo(ai);
 	if (l == NULL)
 		return -1;
+	/*
+	 * Accepted sockets inherit it: a TLS answer leaves in several
+	 * records, and Nagle would hold the last one for the client's
+	 * delayed ACK (40 ms per request).
+	 */
+	if (setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP, TCP_NODELAY, &one,
+		sizeof(one)) == -1)
+		log_warn("TCP_NODELAY");
 	if (evhttp_bind_listener(http, l) == NULL) {
 		evconnlistener_free(l);
 		return -1;
