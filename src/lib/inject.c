@@ -424,11 +424,12 @@ inject_env(void)
 static json_t *
 inject_sidecar_security(const struct inject_conf *c)
 {
-	return json_pack("{s:i, s:i, s:b, s:b, s:b, s:b, s:{s:[s]}}",
+	/* What the "restricted" Pod Security Standard asks for. */
+	return json_pack("{s:i, s:i, s:b, s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}",
 	    "runAsUser", c->proxy_uid, "runAsGroup", c->proxy_uid,
 	    "runAsNonRoot", 1, "readOnlyRootFilesystem", 1,
 	    "allowPrivilegeEscalation", 0, "privileged", 0, "capabilities",
-	    "drop", "ALL");
+	    "drop", "ALL", "seccompProfile", "type", "RuntimeDefault");
 }
 
 static json_t *

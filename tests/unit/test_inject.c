@@ -277,6 +277,10 @@ test_native(void **state)
 	    json_is_true(at(ctr, "securityContext.readOnlyRootFilesystem")));
 	assert_string_equal(
 	    str_at(ctr, "securityContext.capabilities.drop.0"), "ALL");
+	assert_true(
+	    json_is_false(at(ctr, "securityContext.allowPrivilegeEscalation")));
+	assert_string_equal(str_at(ctr, "securityContext.seccompProfile.type"),
+	    "RuntimeDefault");
 	assert_string_equal(str_at(ctr, "ports.0.name"), "http-metrics");
 	assert_string_equal(arg(ctr, "--workload"), "$(POD_NAME)");
 	assert_string_equal(arg(ctr, "--namespace"), "$(POD_NAMESPACE)");
