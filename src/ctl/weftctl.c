@@ -42,6 +42,14 @@ ctl_usage(FILE *f)
 	    "authorization\n"
 	    "                      and rate limits; exit 0 when allowed, 1 "
 	    "when not\n"
+	    "  inject -f FILE|- [--native-sidecars on|off] [--init-image "
+	    "IMAGE]\n"
+	    "         [--proxy-image IMAGE] [--mesh-url URL] [--log-level L]\n"
+	    "         [-o yaml|json]\n"
+	    "                      add the weft sidecars to the pods and pod "
+	    "templates of\n"
+	    "                      Kubernetes YAML, offline, as weft-server's "
+	    "webhook does\n"
 	    "\n"
 	    "KIND: virtualservice (vs), destinationrule (dr), serviceentry "
 	    "(se),\n"
@@ -147,6 +155,7 @@ static const struct {
     {"explain", ctl_explain},
     {"join", ctl_join},
     {"leave", ctl_leave},
+    {"inject", ctl_inject},
 };
 
 int

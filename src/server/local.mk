@@ -9,6 +9,7 @@ src_server_weft_server_SOURCES = \
 	src/server/server_feed.c \
 	src/server/server_registry.c \
 	src/server/server_ca.c \
+	src/server/server_webhook.c \
 	src/server/server_db.c src/server/server_db.h
 src_server_weft_server_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(LIBEVENT_SSL_CFLAGS) $(OPENSSL_CFLAGS) $(SQLITE_CFLAGS) \
@@ -17,4 +18,4 @@ src_server_weft_server_LDADD = src/lib/libweft.a $(LIBEVENT_SSL_LIBS) \
 	$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
 	$(YAML_LIBS) -lm
 
-dist_man_MANS += man/weft-server.8
+dist_man_MANS += man/weft-server.8 man/weft-inject.7

@@ -26,6 +26,6 @@ endif
 
 # The control plane on loopback (weft-server, weft-sync, weftctl
 # --server): needs neither root nor namespaces, so it always runs.
-SERVER_E2E_TESTS = tests/e2e/server_api.sh
+SERVER_E2E_TESTS = tests/e2e/server_api.sh tests/e2e/webhook.sh
 EXTRA_DIST += $(SERVER_E2E_TESTS)
 TESTS += $(SERVER_E2E_TESTS)

@@ -32,10 +32,15 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/trace_ctx/traceparent-future \
 	tests/fuzz/corpus/trace_ctx/b3-single \
 	tests/fuzz/corpus/trace_ctx/b3-debug \
-	tests/fuzz/corpus/trace_ctx/b3-multi
+	tests/fuzz/corpus/trace_ctx/b3-multi \
+	tests/fuzz/fuzz_inject.c \
+	tests/fuzz/corpus/inject/plain-pod \
+	tests/fuzz/corpus/inject/deployment-pod \
+	tests/fuzz/corpus/inject/bad-ports \
+	tests/fuzz/corpus/inject/patch
 
 CLEANFILES += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_tls_hello \
-	tests/fuzz/fuzz_trace_ctx
+	tests/fuzz/fuzz_trace_ctx tests/fuzz/fuzz_inject
 
 .PHONY: fuzz
 fuzz:
@@ -47,4 +52,7 @@ fuzz:
 	|| test $$? -eq 77
 	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
 	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) trace_ctx \
+	|| test $$? -eq 77
+	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
+	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) inject \
 	|| test $$? -eq 77
