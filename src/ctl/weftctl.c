@@ -42,6 +42,20 @@ ctl_usage(FILE *f)
 	    "authorization\n"
 	    "                      and rate limits; exit 0 when allowed, 1 "
 	    "when not\n"
+	    "  stat [--window DURATION] [service/NAME | workload/NAME | "
+	    "route/NAME]\n"
+	    "       [--proxy HOST:PORT]... [-o table|wide|json]\n"
+	    "                      success rate, requests per second and "
+	    "latency\n"
+	    "                      percentiles from the proxies (--proxy) or "
+	    "weft-server\n"
+	    "  tap [--source W] [--destination S] [--method M] [--path "
+	    "PREFIX]\n"
+	    "      [--status N] [--max N] [--duration D] --proxy "
+	    "HOST:PORT... [-o text|json]\n"
+	    "                      live requests matching the filter, from "
+	    "the proxies'\n"
+	    "                      admin ports\n"
 	    "\n"
 	    "KIND: virtualservice (vs), destinationrule (dr), serviceentry "
 	    "(se),\n"
@@ -137,6 +151,8 @@ static const struct {
     {"token", ctl_token},
     {"ca", ctl_ca},
     {"explain", ctl_explain},
+    {"stat", ctl_stat},
+    {"tap", ctl_tap},
 };
 
 int
