@@ -73,6 +73,18 @@ ctl_stat_row(struct ctl_stat *st, const char *name)
 	return &st->rows[st->n++];
 }
 
+static int
+ctl_stat_has(const struct ctl_stat *st, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < st->n; i++) {
+		if (strcmp(st->rows[i].name, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static const char *
 ctl_stat_str(const json_t *o, const char *key)
 {
@@ -92,63 +104,78 @@ ctl_stat_add(struct ctl_stat *st, const json_t *doc, int proxy)
 	double covered = json_number_value(json_object_get(doc, "covered"));
 	const char *name, *route;
 	struct ctl_stat_side *sd;
-	int in, i;
+	int in, i, pass;
 	size_t k;
 
 	if (!json_is_array(rows))
 		return -1;
 	if (covered < 1)
 		covered = 1;
-	json_array_foreach(rows, k, r)
-	{
-		in = strcmp(ctl_stat_str(r, "reporter"), "destination") == 0;
-		route = ctl_stat_str(r, "route");
-		switch (st->kind) {
-		case STAT_SERVICE:
-			name = ctl_stat_str(r, "destination_service");
-			break;
-		case STAT_WORKLOAD:
-			name = in ? ctl_stat_str(r, "destination_workload")
-				  : ctl_stat_str(r, "source_workload");
-			break;
-		default:
-			/* Connections have no route. */
-			if (strcmp(route, "-") == 0)
+	/* Connections (route "-") second: they add to rows with requests. */
+	for (pass = 0; pass < 2; pass++)
+		json_array_foreach(rows, k, r)
+		{
+			in = strcmp(ctl_stat_str(r, "reporter"),
+				 "destination") == 0;
+			route = ctl_stat_str(r, "route");
+			if ((strcmp(route, "-") == 0) != pass)
 				continue;
-			name = route;
-			break;
+			switch (st->kind) {
+			case STAT_SERVICE:
+				name = ctl_stat_str(r, "destination_service");
+				break;
+			case STAT_WORKLOAD:
+				name = in
+				    ? ctl_stat_str(r, "destination_workload")
+				    : ctl_stat_str(r, "source_workload");
+				break;
+			default:
+				/* Connections have no route. */
+				if (strcmp(route, "-") == 0)
+					continue;
+				name = route;
+				break;
+			}
+			if (name[0] == '\0' ||
+			    (st->only != NULL && strcmp(st->only, name) != 0) ||
+			    (pass == 1 && !ctl_stat_has(st, name)))
+				continue;
+			sd = &ctl_stat_row(st, name)->side[in];
+			if (!sd->seen || sd->last_proxy != proxy)
+				sd->meshed++;
+			sd->seen = 1;
+			sd->last_proxy = proxy;
+			sd->requests += (uint64_t)json_integer_value(
+			    json_object_get(r, "requests"));
+			sd->success += (uint64_t)json_integer_value(
+			    json_object_get(r, "success"));
+			sd->tcp +=
+			    json_integer_value(json_object_get(r, "tcp_open"));
+			sd->rps += (double)json_integer_value(
+				       json_object_get(r, "requests")) /
+			    covered;
+			b = json_object_get(r, "buckets");
+			for (i = 0;
+			     i < STATS_BUCKETS && i < (int)json_array_size(b);
+			     i++)
+				sd->dur[i] += (uint64_t)json_integer_value(
+				    json_array_get(b, (size_t)i));
 		}
-		if (name[0] == '\0' ||
-		    (st->only != NULL && strcmp(st->only, name) != 0))
-			continue;
-		sd = &ctl_stat_row(st, name)->side[in];
-		if (!sd->seen || sd->last_proxy != proxy)
-			sd->meshed++;
-		sd->seen = 1;
-		sd->last_proxy = proxy;
-		sd->requests += (uint64_t)json_integer_value(
-		    json_object_get(r, "requests"));
-		sd->success +=
-		    (uint64_t)json_integer_value(json_object_get(r, "success"));
-		sd->tcp += json_integer_value(json_object_get(r, "tcp_open"));
-		sd->rps +=
-		    (double)json_integer_value(json_object_get(r, "requests")) /
-		    covered;
-		b = json_object_get(r, "buckets");
-		for (i = 0; i < STATS_BUCKETS && i < (int)json_array_size(b);
-		     i++)
-			sd->dur[i] += (uint64_t)json_integer_value(
-			    json_array_get(b, (size_t)i));
-	}
 	return 0;
 }
 
-/* The side a row shows: routes from the client side, the rest served. */
+/*
+ * The side a row shows, as linkerd viz stat does: a workload as its
+ * own sidecar serves it (reporter=destination), a service and a route
+ * as their clients see them (reporter=source: only the client's sidecar
+ * knows the service a request was for and the route it took); the
+ * other side when that is all there is.
+ */
 static const struct ctl_stat_side *
 ctl_stat_pick(const struct ctl_stat *st, const struct ctl_stat_row *row,
     const char **reporter)
 {
-	int first = st->kind == STAT_ROUTE ? 0 : 1;
+	int first = st->kind == STAT_WORKLOAD ? 1 : 0;
 
 	if (!row->side[first].seen)
 		first = !first;

@@ -64,7 +64,7 @@ ctl_tap_line(const char *line, const char *peer, int js, long id)
 		    peer, (long long)json_integer_value(d));
 	} else if (js) {
 		json_object_set_new(ev, "proxy", json_string(peer));
-		json_dumpf(ev, stdout, JSON_COMPACT);
+		json_dumpf(ev, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9));
 		printf("\n");
 		req = 1;
 	} else {
