@@ -73,7 +73,7 @@ for i in $(seq 1 30); do urls="$urls $WEB/ok/$i"; done
 for i in $(seq 1 10); do urls="$urls $WEB/status/503"; done
 for i in $(seq 1 10); do urls="$urls $WEB/delay/300"; done
 # shellcheck disable=SC2086
-in_ns "$CLI" curl -s --max-time 60 -o /dev/null $urls || true
+in_ns "$CLI" curl -s --max-time 60 $urls >/dev/null || true
 
 expect_eq "service web: 50 requests, 40 successes, from the client's sidecar" \
     "50 40 source 1" \
@@ -151,8 +151,8 @@ eventually "the tap stream is open" tap_ready "$CLI"
 for i in $(seq 1 30); do
 	kill -0 "$TAP_PID" 2>/dev/null || break
 	in_ns "$CLI" curl -s --max-time 10 -o /dev/null "$WEB/status/201" || true
-	in_ns "$CLI" curl -s --max-time 10 -o /dev/null -X POST "$WEB/status/200" \
-	    "$WEB/status/404" "$WEB/ok/status/201" || true
+	in_ns "$CLI" curl -s --max-time 10 -X POST "$WEB/status/200" \
+	    "$WEB/status/404" "$WEB/ok/status/201" >/dev/null || true
 	in_ns "$CLI" curl -s --max-time 10 -o /dev/null -X POST \
 	    -H "x-request-id: req-$i" "$WEB/status/201" || true
 done
