@@ -196,6 +196,9 @@ void server_tokens_cb(struct server *srv, struct evhttp_request *req,
 /* Once a second: health by heartbeat, reported state to the DB. */
 void server_registry_tick(struct server *srv);
 
+/* server_stats.c: GET /v1/stats (admin), from every healthy proxy */
+void server_stats_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
 /* server_ca.c: /v1/ca and /v1/ca/rotate */
 void server_ca_cb(struct server *srv, struct evhttp_request *req,
     const struct server_caller *c);

@@ -176,6 +176,8 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		server_status_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/tokens") == 0)
 		server_tokens_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/stats") == 0)
+		server_stats_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/ca") == 0)
 		server_ca_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/ca/rotate") == 0)
