@@ -47,17 +47,11 @@ ctl_tap_s(const json_t *o, const char *k1, const char *k2)
  * for anything else (a drop report).
  */
 static int
-ctl_tap_line(const char *line, const char *peer, int js, long id)
+ctl_tap_event(json_t *ev, const char *peer, int js, long id)
 {
-	json_t *ev;
-	json_error_t jerr;
 	const json_t *d;
 	int req = 0;
 
-	if ((ev = json_loads(line, 0, &jerr)) == NULL) {
-		ctl_warnx("tap %s: bad event: %s", peer, jerr.text);
-		return 0;
-	}
 	if ((d = json_object_get(ev, "dropped")) != NULL) {
 		ctl_warnx("tap %s: %lld events dropped so far (too many "
 			  "for the tap)",
@@ -98,8 +92,91 @@ ctl_tap_line(const char *line, const char *peer, int js, long id)
 		req = 1;
 	}
 	fflush(stdout);
+	return req;
+}
+
+static int
+ctl_tap_line(const char *line, const char *peer, int js, long id)
+{
+	json_error_t jerr;
+	json_t *ev;
+	int req;
+
+	if ((ev = json_loads(line, 0, &jerr)) == NULL) {
+		ctl_warnx("tap %s: bad event: %s", peer, jerr.text);
+		return 0;
+	}
+	req = ctl_tap_event(ev, peer, js, id);
 	json_decref(ev);
 	return req;
+}
+
+/*
+ * Through weft-server (--server): it starts the tap, the workloads'
+ * weft-sync relay their proxies' events to it, and this long-polls
+ * them until max events, the duration, or the end of the tap.
+ */
+static int
+ctl_tap_server(
+    struct ctl *ctl, const struct tap_filter *f, int js, int64_t duration_ms)
+{
+	char query[1024], target[1200], id[40];
+	int64_t deadline = duration_ms > 0 ? ctl_tap_ms() + duration_ms : 0;
+	json_t *resp = NULL, *ev;
+	uint64_t dropped = 0, d;
+	long seen = 0;
+	size_t i;
+	int ended = 0, rc = CTL_EXIT_OK;
+
+	tap_filter_query(f, query, sizeof(query));
+	snprintf(target, sizeof(target), "/v1/tap?%s%sduration=%llds", query,
+	    query[0] != '\0' ? "&" : "",
+	    (long long)(duration_ms > 0 ? (duration_ms + 999) / 1000 : 600));
+	if (ctl_remote_call(ctl, "GET", target, NULL, NULL, &resp) != 200) {
+		json_decref(resp);
+		return CTL_EXIT_FAIL;
+	}
+	snprintf(id, sizeof(id), "%s",
+	    json_string_value(json_object_get(resp, "id")) != NULL
+		? json_string_value(json_object_get(resp, "id"))
+		: "");
+	json_decref(resp);
+	if (id[0] == '\0') {
+		ctl_warnx("tap: the server did not start a tap");
+		return CTL_EXIT_FAIL;
+	}
+	snprintf(target, sizeof(target), "/v1/tap/%s", id);
+	while (!ended && (f->max == 0 || seen < f->max) &&
+	    (deadline == 0 || ctl_tap_ms() < deadline)) {
+		resp = NULL;
+		if (ctl_remote_call(ctl, "GET", target, NULL, NULL, &resp) !=
+		    200) {
+			json_decref(resp);
+			rc = CTL_EXIT_FAIL;
+			break;
+		}
+		json_array_foreach(json_object_get(resp, "events"), i, ev)
+		{
+			if (f->max > 0 && seen >= f->max)
+				break;
+			seen += ctl_tap_event(ev, "server", js, seen + 1);
+		}
+		d = (uint64_t)json_integer_value(
+		    json_object_get(resp, "dropped"));
+		if (d > dropped)
+			ctl_warnx("tap: %llu events dropped so far (too many "
+				  "for the tap)",
+			    (unsigned long long)d);
+		dropped = d;
+		ended = json_is_true(json_object_get(resp, "ended"));
+		json_decref(resp);
+	}
+	if (!ended) {
+		resp = NULL;
+		ctl_remote_call(ctl, "DELETE", target, NULL, NULL, &resp);
+		json_decref(resp);
+	}
+	return rc;
 }
 
 /* Prints the complete lines of h's body and keeps the rest. */
@@ -314,12 +391,9 @@ ctl_tap(struct ctl *ctl, int argc, char **argv)
 	if (nproxies == 0 && ctl->server == NULL)
 		ctl_usage_error("tap: give --proxy HOST:PORT (a proxy's admin "
 				"port) or --server URL");
-	if (nproxies == 0) {
-		ctl_warnx("tap --server: the relay through weft-server is not "
-			  "available in this version; use --proxy HOST:PORT "
-			  "beside the proxies");
-		return CTL_EXIT_FAIL;
-	}
+	if (nproxies == 0)
+		return ctl_tap_server(
+		    ctl, &f, strcmp(fmt, "json") == 0, duration_ms);
 	rc = ctl_tap_proxies(
 	    proxies, nproxies, &f, strcmp(fmt, "json") == 0, duration_ms);
 	free(proxies);

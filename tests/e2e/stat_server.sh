@@ -1,8 +1,10 @@
 #!/bin/bash
 # shellcheck disable=SC2317 # helpers called through check and eventually
-# weftctl stat --server: weft-server asks every healthy registered
-# workload's proxy for its /stats (in parallel, short timeout) and
-# weftctl merges them. A mesh built as in cp_mesh.sh (server pod,
+# weftctl stat and tap --server: weft-server asks every healthy
+# registered workload's proxy for its /stats (in parallel, short
+# timeout) and weftctl merges them; a tap goes to every weft-sync in its
+# sync answer, each relays its proxy's /tap stream to the server, and
+# weftctl reads the matching requests from the server. A mesh built as in cp_mesh.sh (server pod,
 # workloads with weft-sync joined by token, mTLS between sidecars);
 # a known mix from the client; a workload whose proxy is gone is listed
 # as not answering while the others still count.
@@ -105,6 +107,36 @@ check "per workload: web-1, web-2 and cli, with mTLS between them" \
 check "the backends' series say mutual_tls" \
     sh -c "ip netns exec ${POD_OF[web-1]} curl -s http://127.0.0.1:15020/metrics |
         grep -q 'weft_requests_total{reporter=\"destination\".*connection_security_policy=\"mutual_tls\"'"
+
+### tap --server: the server tells every weft-sync, which relays its
+### proxy's /tap stream; only matching requests come back, up to --max.
+bg "$SRV" tap1 "$WEFTCTL" --server https://127.0.0.1:15010 --ca "$T/srv/ca.pem" \
+    --token-file "$T/srv/admin.token" tap --destination web.e2e.svc.cluster.local \
+    --method POST --path /tap/ --max 4 --duration 60s -o json
+TAP_PID=$LAST_PID
+for i in $(seq 1 60); do
+	kill -0 "$TAP_PID" 2>/dev/null || break
+	in_ns "$CLI" curl -s --max-time 5 "http://240.240.0.50:9080/tap/get-$i" \
+	    "http://240.240.0.50:9080/other-$i" >/dev/null || true
+	in_ns "$CLI" curl -s --max-time 5 -X POST -H "x-request-id: srv-$i" \
+	    "http://240.240.0.50:9080/tap/post-$i" >/dev/null || true
+	sleep 0.2
+done
+ended=no
+kill -0 "$TAP_PID" 2>/dev/null || ended=yes
+wait "$TAP_PID" 2>/dev/null || true
+expect_eq "tap --server ends by itself at --max 4" yes "$ended"
+expect_eq "tap --server: 4 events, all POST /tap/... to web from cli" 4 \
+    "$(jq -r 'select(.method == "POST" and (.path | startswith("/tap/post-")) and .destination.service == "web.e2e.svc.cluster.local" and .source.workload == "cli" and (.request_id | startswith("srv-"))) | .path' "$T/tap1.log" | grep -c .)"
+eventually "the syncs relayed the tap and stopped once it ended" \
+    sh -c "grep -q 'tap .*: relaying' '$T/sync-cli.log' && grep -q 'tap .*: done' '$T/sync-cli.log'"
+check "the server started and ended the tap" \
+    sh -c "grep -q 'tap .* started' '$T/server.log' && grep -q 'tap .* ended' '$T/server.log'"
+rc=0
+ctl tap --status 99 >/dev/null 2>"$T/tap2.err" || rc=$?
+check "tap --server --status 99: exit 2, one line" sh -c "[ $rc -eq 2 ] && [ \$(wc -l <'$T/tap2.err') -eq 1 ]"
+expect_eq "/v1/tap without the admin credential: 401" 401 \
+    "$(in_ns "$SRV" curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:15010/v1/tap)"
 
 ### A workload whose proxy is gone: named, the others still shown.
 stop_pid "${PROXY_OF[web-2]}"
