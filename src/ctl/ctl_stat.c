@@ -220,7 +220,8 @@ ctl_stat_print(struct ctl_stat *st, const char *fmt, double window)
 	int wide = strcmp(fmt, "wide") == 0, js = strcmp(fmt, "json") == 0;
 	size_t i;
 
-	qsort(st->rows, st->n, sizeof(*st->rows), ctl_stat_row_cmp);
+	if (st->n > 0)
+		qsort(st->rows, st->n, sizeof(*st->rows), ctl_stat_row_cmp);
 	if (js)
 		arr = json_array();
 	else if (st->n == 0) {

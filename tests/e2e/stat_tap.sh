@@ -66,6 +66,7 @@ stat() {
 ### No traffic yet: every proxy answers, no rows.
 expect_eq "stat before any traffic: three proxies, no rows" "3 0" \
     "$(stat '"\(.proxies) \(.rows | length)"')"
+[ -s "$T/stat.err" ] && sed 's/^/# /' "$T/stat.err"
 
 ### The mix, on keep-alive connections from the client pod.
 urls=""
