@@ -839,9 +839,14 @@ metrics_render(struct evbuffer *out, struct metrics_shard *const *shards,
 	    "# HELP weft_connections_active Downstream connections open now.\n"
 	    "# TYPE weft_connections_active gauge\n"
 	    "weft_connections_active %llu\n"
+	    "# HELP weft_tap_events_dropped_total Tap events lost: queues "
+	    "full, or tap clients too slow.\n"
+	    "# TYPE weft_tap_events_dropped_total counter\n"
+	    "weft_tap_events_dropped_total %llu\n"
 	    "# HELP weft_start_time_seconds When the proxy started.\n"
 	    "# TYPE weft_start_time_seconds gauge\n"
 	    "weft_start_time_seconds %.3f\n",
-	    (unsigned long long)g->connections_active, g->start_time);
+	    (unsigned long long)g->connections_active,
+	    (unsigned long long)g->tap_dropped, g->start_time);
 	return 0;
 }

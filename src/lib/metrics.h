@@ -115,6 +115,7 @@ struct metrics_globals {
 	double cert_expiry; /* unix time, 0 when there is no certificate */
 	double start_time;
 	uint64_t connections_active;
+	uint64_t tap_dropped; /* tap events lost to full queues or clients */
 };
 
 /* Creates an empty shard; exits on allocation failure (startup only). */

@@ -45,6 +45,7 @@ struct admin {
 	LIST_HEAD(, admin_conn) conns;
 	LIST_HEAD(, admin_conn) taps;
 	unsigned int ntaps;
+	uint64_t tap_client_dropped; /* by slow clients, all taps */
 	struct event *tap_timer; /* drains the workers' queues while tapped */
 };
 
@@ -76,6 +77,9 @@ admin_metrics(struct proxy *px, struct evbuffer *b, const char **ctype)
 		active += __atomic_load_n(
 		    &px->workers[i]->nsessions, __ATOMIC_RELAXED);
 	px->globals.connections_active = active;
+	px->globals.tap_dropped =
+	    __atomic_load_n(&px->tap_dropped, __ATOMIC_RELAXED) +
+	    (px->admin != NULL ? px->admin->tap_client_dropped : 0);
 	if (metrics_render(
 		b, px->shards, px->nworkers, &px->id, &px->globals) == -1)
 		return 500;
@@ -266,12 +270,10 @@ admin_tap_event_cb(const struct tap_event *ev, void *arg)
 	LIST_FOREACH (ac, &a->taps, tap_entry) {
 		if (ac->done || !tap_match(ac->tap, ev))
 			continue;
-		if (evbuffer_get_length(ac->c.out) > ADMIN_TAP_MAX_QUEUE) {
+		if (evbuffer_get_length(ac->c.out) > ADMIN_TAP_MAX_QUEUE ||
+		    (line = evbuffer_new()) == NULL) {
 			ac->dropped++;
-			continue;
-		}
-		if ((line = evbuffer_new()) == NULL) {
-			ac->dropped++;
+			a->tap_client_dropped++;
 			continue;
 		}
 		tap_event_json(line, ev);

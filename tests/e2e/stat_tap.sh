@@ -178,6 +178,29 @@ check "backend tap: linkerd-like lines, inbound, status and latency" \
     sh -c "[ \$(grep -c '^req id=' '$TAP_OUT') -eq 2 ] &&
         grep -q 'proxy=in .*:method=GET .*:path=/ok/t.* status=200 latency=[0-9]*µs' '$TAP_OUT'"
 
+### A tap client that stops reading loses events, never slows the
+### proxy, and the stream says how many it lost once it reads again.
+bg "$CLI" slowtap curl -sN --max-time 60 "http://127.0.0.1:15000/tap?path=/flood/"
+SLOW_PID=$LAST_PID
+eventually "the slow tap stream is open" tap_ready "$CLI"
+kill -STOP "$SLOW_PID"
+for i in $(seq 1 4000); do
+	echo "url = \"$WEB/flood/$i/$(printf '%0200d' 0)\""
+	echo "output = /dev/null"
+done >"$T/flood.cfg"
+before=$(metric "$CLI" weft_requests_total reporter=source)
+t0=$(date +%s)
+in_ns "$CLI" curl -s --max-time 120 -K "$T/flood.cfg" || true
+t1=$(date +%s)
+after=$(metric "$CLI" weft_requests_total reporter=source)
+expect_eq "4000 requests served while the tap client did not read" 4000 "$((after - before))"
+check "the flood took under 60 s ($((t1 - t0)) s)" [ $((t1 - t0)) -lt 60 ]
+check "the proxy counts the events it dropped" \
+    [ "$(metric "$CLI" weft_tap_events_dropped_total)" -gt 0 ]
+kill -CONT "$SLOW_PID"
+eventually "the stream then says how many it dropped" grep -q '{"dropped":[1-9]' "$T/slowtap.log"
+stop_pid "$SLOW_PID"
+
 ### At most 8 taps at once; a bad filter is refused in one line.
 expect_eq "/tap with an unknown parameter: 400" 400 \
     "$(in_ns "$CLI" curl -s -o /dev/null -w '%{http_code}' --max-time 3 'http://127.0.0.1:15000/tap?colour=red')"

@@ -591,7 +591,7 @@ static void
 test_globals(void **state)
 {
 	struct metrics_globals g = {
-	    42, 3, 1, 1700000000.5, 1800000000.0, 1699999999.25, 7};
+	    42, 3, 1, 1700000000.5, 1800000000.0, 1699999999.25, 7, 4};
 	const char *s;
 
 	s = render_n(NSHARDS, &g);
@@ -611,6 +611,8 @@ test_globals(void **state)
 	ASSERT_LINE(s, "weft_connections_active 7");
 	ASSERT_LINE(s, "# TYPE weft_start_time_seconds gauge");
 	ASSERT_LINE(s, "weft_start_time_seconds 1699999999.250");
+	ASSERT_LINE(s, "# TYPE weft_tap_events_dropped_total counter");
+	ASSERT_LINE(s, "weft_tap_events_dropped_total 4");
 	ASSERT_LINE(s, "weft_metrics_overflow_total 0");
 
 	/* Without a certificate the gauge has no sample. */
@@ -873,7 +875,7 @@ static void
 test_promtool(void **state)
 {
 	struct metrics_globals g = {
-	    7, 2, 1, 1700000000.5, 1800000000.0, 1699999999.25, 3};
+	    7, 2, 1, 1700000000.5, 1800000000.0, 1699999999.25, 3, 4};
 	struct metrics_req_key k;
 	struct metrics_tcp_key t;
 	const char *s;
