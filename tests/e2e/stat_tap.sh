@@ -101,6 +101,16 @@ check "the table has linkerd's columns and the service row" \
     sh -c "head -1 '$T/stat.txt' | grep -q 'NAME.*MESHED.*SUCCESS.*RPS.*LATENCY_P50.*LATENCY_P95.*LATENCY_P99.*TCP_CONN' &&
         grep -q '^web.default.svc.cluster.local .* 80.00%' '$T/stat.txt'"
 
+# shellcheck disable=SC2086
+in_ns "$OPS" "$WEFTCTL" stat $STAT_PROXIES -o wide route >"$T/stat-wide.txt" 2>&1 || true
+check "-o wide adds the request count and the reporter" \
+    sh -c "head -1 '$T/stat-wide.txt' | grep -q 'REQUESTS  REPORTER' &&
+        grep -q '^default .* 50  source\$' '$T/stat-wide.txt'"
+rc=0
+"$WEFTCTL" stat --proxy 127.0.0.1:1 pods/x >/dev/null 2>"$T/stat5.err" || rc=$?
+check "an unknown kind: exit 2 and one line" \
+    sh -c "[ $rc -eq 2 ] && [ \$(wc -l <'$T/stat5.err') -eq 1 ]"
+
 ### A proxy that does not answer is named, the others still count.
 rc=0
 in_ns "$OPS" "$WEFTCTL" stat --proxy 198.18.9.1:15020 --proxy 198.18.9.99:15020 \
