@@ -496,6 +496,26 @@ in_ns "$VM" curl -s --max-time 5 http://127.0.0.1:15020/metrics |
 run "systemctl stop weft-init   # ExecStop: weft-init --cleanup"
 vm_unit weft-init stop >>"$T/billing-init.log" 2>&1
 echo "  capture rules left on the VM: $(in_ns "$VM" iptables-save | grep -c WEFT || true)"
+say "17. Golden metrics and a live tap: weftctl stat and weftctl tap"
+run "weftctl --server https://198.18.10.100:15010 stat --window 1m   # every service, from the proxies"
+ctl stat --window 1m 2>&1 | sed 's/^/  /'
+run "weftctl --server https://198.18.10.100:15010 stat workload"
+ctl stat workload 2>&1 | sed 's/^/  /'
+run "weftctl tap --proxy 127.0.0.1:15000 --destination orders --max 5   # in shop, which step 12 denies: the 403s show"
+bg "$SHOP" tap "$WEFT_BUILDDIR/src/ctl/weftctl" tap --proxy 127.0.0.1:15000 \
+    --destination orders --max 5 --duration 20s
+TAP_PID=$LAST_PID
+for _ in $(seq 1 50); do
+	in_ns "$SHOP" ss -Htn state established '( dport = :15000 )' | grep -q . && break
+	sleep 0.1
+done
+for i in $(seq 1 40); do
+	kill -0 "$TAP_PID" 2>/dev/null || break
+	in_ns "$SHOP" curl -s --max-time 5 -o /dev/null -H 'Host: orders' \
+	    -H "x-request-id: demo-$i" "http://240.240.0.3:8080/count" || true
+done
+wait "$TAP_PID" 2>/dev/null || true
+sed 's/^/  /' "$T/tap.log"
 
 say "Done. The pods and sidecars are removed now."
 echo "Try it yourself: tests/e2e/*.sh build the same pods; see README."

@@ -39,6 +39,9 @@ struct ctl {
 int ctl_apply(struct ctl *ctl, int argc, char **argv);
 int ctl_get(struct ctl *ctl, int argc, char **argv);
 int ctl_delete(struct ctl *ctl, int argc, char **argv);
+/* weftctl stat (ctl_stat.c) and weftctl tap (ctl_tap.c). */
+int ctl_stat(struct ctl *ctl, int argc, char **argv);
+int ctl_tap(struct ctl *ctl, int argc, char **argv);
 
 /* Prints the usage of every command to f. */
 void ctl_usage(FILE *f);

@@ -50,6 +50,21 @@ ctl_usage(FILE *f)
 	    "templates of\n"
 	    "                      Kubernetes YAML, offline, as weft-server's "
 	    "webhook does\n"
+	    "  stat [--window DURATION] [service/NAME | workload/NAME | "
+	    "route/NAME]\n"
+	    "       [--proxy HOST:PORT]... [-o table|wide|json]\n"
+	    "                      success rate, requests per second and "
+	    "latency\n"
+	    "                      percentiles from the proxies (--proxy) or "
+	    "weft-server\n"
+	    "  tap [--source W] [--destination S] [--method M] [--path "
+	    "PREFIX]\n"
+	    "      [--status N] [--max N] [--duration D] [--proxy "
+	    "HOST:PORT]... [-o text|json]\n"
+	    "                      live requests matching the filter, from "
+	    "the proxies'\n"
+	    "                      admin ports (--proxy) or through "
+	    "weft-server\n"
 	    "\n"
 	    "KIND: virtualservice (vs), destinationrule (dr), serviceentry "
 	    "(se),\n"
@@ -156,6 +171,8 @@ static const struct {
     {"join", ctl_join},
     {"leave", ctl_leave},
     {"inject", ctl_inject},
+    {"stat", ctl_stat},
+    {"tap", ctl_tap},
 };
 
 int

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "stats_window.h"
 #include "xmalloc.h"
 
 #define HASH_BUCKETS 1024
@@ -154,6 +155,9 @@ req_hash(const struct metrics_req_key *k)
 	h = hash_bytes(h, &k->mtls, 1);
 	h = hash_bytes(h, k->service, strlen(k->service));
 	h = hash_bytes(h, k->peer, strlen(k->peer));
+	h = hash_bytes(h, k->peer_workload, strlen(k->peer_workload));
+	h = hash_bytes(h, k->peer_namespace, strlen(k->peer_namespace));
+	h = hash_bytes(h, k->peer_version, strlen(k->peer_version));
 	return hash_bytes(h, k->route, strlen(k->route));
 }
 
@@ -175,6 +179,12 @@ req_key_cmp(const struct metrics_req_key *a, const struct metrics_req_key *b)
 	if (a->mtls != b->mtls)
 		return a->mtls - b->mtls;
 	if ((r = strcmp(a->peer, b->peer)) != 0)
+		return r;
+	if ((r = strcmp(a->peer_workload, b->peer_workload)) != 0)
+		return r;
+	if ((r = strcmp(a->peer_namespace, b->peer_namespace)) != 0)
+		return r;
+	if ((r = strcmp(a->peer_version, b->peer_version)) != 0)
 		return r;
 	return a->rflag - b->rflag;
 }
@@ -242,6 +252,9 @@ req_lookup(struct metrics_shard *sh, const struct metrics_req_key *k)
 		strcpy(ovf.service, "overflow");
 		strcpy(ovf.route, "overflow");
 		ovf.peer[0] = '\0';
+		ovf.peer_workload[0] = '\0';
+		ovf.peer_namespace[0] = '\0';
+		ovf.peer_version[0] = '\0';
 		if (sh->req_n >= METRICS_MAX_SERIES + 64)
 			return NULL;
 		k = &ovf;
@@ -387,6 +400,54 @@ metrics_requests_total(struct metrics_shard *const *shards, int nshards)
 	return n;
 }
 
+int
+metrics_stats_collect(
+    struct metrics_shard *const *shards, int nshards, struct stats_set *set)
+{
+	struct stats_key k;
+	struct req_series *s;
+	struct tcp_series *t;
+	uint64_t dur[STATS_BUCKETS], n;
+	int i, b;
+
+	for (i = 0; i < nshards; i++) {
+		for (s = __atomic_load_n(
+			 &shards[i]->req_first, __ATOMIC_ACQUIRE);
+		     s != NULL;
+		     s = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE)) {
+			memset(&k, 0, sizeof(k));
+			k.direction = s->key.direction;
+			memcpy(k.service, s->key.service, sizeof(k.service));
+			memcpy(k.workload, s->key.peer_workload,
+			    sizeof(k.workload));
+			memcpy(k.route, s->key.route, sizeof(k.route));
+			memcpy(k.peer, s->key.peer, sizeof(k.peer));
+			/* The count first: buckets are never behind it. */
+			n = __atomic_load_n(&s->count, __ATOMIC_ACQUIRE);
+			for (b = 0; b < STATS_BUCKETS; b++)
+				dur[b] = get(&s->dur[b]);
+			if (stats_set_add(set, &k, n,
+				s->key.code >= 100 && s->key.code < 500 ? n : 0,
+				dur, 0) == -1)
+				return -1;
+		}
+		for (t = __atomic_load_n(
+			 &shards[i]->tcp_first, __ATOMIC_ACQUIRE);
+		     t != NULL;
+		     t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE)) {
+			memset(&k, 0, sizeof(k));
+			k.direction = t->key.direction;
+			memcpy(k.service, t->key.service, sizeof(k.service));
+			strcpy(k.route, "-");
+			if (stats_set_add(set, &k, 0, 0, NULL,
+				(int64_t)get(&t->opened) -
+				    (int64_t)get(&t->closed)) == -1)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 /* Rendering: merge series with equal labels across shards, then print. */
 
 static void
@@ -411,9 +472,16 @@ put_label(struct evbuffer *out, const char *name, const char *v, int first)
 }
 
 /* The Istio standard labels shared by request and TCP series. */
+static const char *
+or_unknown(const char *v)
+{
+	return v != NULL && v[0] != '\0' ? v : "unknown";
+}
+
 static void
 put_peer_labels(struct evbuffer *out, int direction, const char *service,
-    int http, int mtls, const char *peer, const struct metrics_identity *id)
+    int http, int mtls, const char *peer, const struct metrics_req_key *rk,
+    const struct metrics_identity *id)
 {
 	int outbound = direction == METRICS_OUTBOUND;
 	const char *principal;
@@ -431,11 +499,17 @@ put_peer_labels(struct evbuffer *out, int direction, const char *service,
 	put_label(out, "source_principal", principal, 0);
 	put_label(out, "destination_service", service, 0);
 	put_label(out, "destination_workload",
-	    outbound ? "unknown" : id->workload, 0);
+	    outbound ? or_unknown(rk != NULL ? rk->peer_workload : NULL)
+		     : id->workload,
+	    0);
 	put_label(out, "destination_workload_namespace",
-	    outbound ? "unknown" : id->namespace, 0);
-	put_label(
-	    out, "destination_version", outbound ? "unknown" : id->version, 0);
+	    outbound ? or_unknown(rk != NULL ? rk->peer_namespace : NULL)
+		     : id->namespace,
+	    0);
+	put_label(out, "destination_version",
+	    outbound ? or_unknown(rk != NULL ? rk->peer_version : NULL)
+		     : id->version,
+	    0);
 	put_label(out, "request_protocol", http ? "http" : "tcp", 0);
 	put_label(
 	    out, "connection_security_policy", mtls ? "mutual_tls" : "none", 0);
@@ -447,7 +521,8 @@ put_req_labels(struct evbuffer *out, const struct metrics_req_key *k,
 {
 	char code[8];
 
-	put_peer_labels(out, k->direction, k->service, 1, k->mtls, k->peer, id);
+	put_peer_labels(
+	    out, k->direction, k->service, 1, k->mtls, k->peer, k, id);
 	snprintf(code, sizeof(code), "%u", k->code);
 	put_label(out, "response_code", code, 0);
 	put_label(out, "response_flags", metrics_rflag_name(k->rflag), 0);
@@ -688,7 +763,7 @@ render_tcp(struct evbuffer *out, struct tcp_series **a, size_t n,
 			evbuffer_add_printf(out, "%s{", names[m]);
 			put_peer_labels(out, a[i]->key.direction,
 			    a[i]->key.service, a[i]->key.http, a[i]->key.mtls,
-			    a[i]->key.peer, id);
+			    a[i]->key.peer, NULL, id);
 			evbuffer_add_printf(
 			    out, "} %llu\n", (unsigned long long)v);
 		}
@@ -764,9 +839,14 @@ metrics_render(struct evbuffer *out, struct metrics_shard *const *shards,
 	    "# HELP weft_connections_active Downstream connections open now.\n"
 	    "# TYPE weft_connections_active gauge\n"
 	    "weft_connections_active %llu\n"
+	    "# HELP weft_tap_events_dropped_total Tap events lost: queues "
+	    "full, or tap clients too slow.\n"
+	    "# TYPE weft_tap_events_dropped_total counter\n"
+	    "weft_tap_events_dropped_total %llu\n"
 	    "# HELP weft_start_time_seconds When the proxy started.\n"
 	    "# TYPE weft_start_time_seconds gauge\n"
 	    "weft_start_time_seconds %.3f\n",
-	    (unsigned long long)g->connections_active, g->start_time);
+	    (unsigned long long)g->connections_active,
+	    (unsigned long long)g->tap_dropped, g->start_time);
 	return 0;
 }

@@ -78,6 +78,14 @@ struct metrics_req_key {
 	char service[METRICS_LABEL_MAX]; /* destination_service */
 	char route[METRICS_LABEL_MAX];
 	char peer[METRICS_LABEL_MAX]; /* inbound: source_principal, or "" */
+	/*
+	 * The other side's workload when known ("" otherwise): outbound,
+	 * the destination endpoint's (destination_workload,
+	 * destination_workload_namespace, destination_version).
+	 */
+	char peer_workload[METRICS_LABEL_MAX];
+	char peer_namespace[METRICS_LABEL_MAX];
+	char peer_version[METRICS_LABEL_MAX];
 };
 
 struct metrics_tcp_key {
@@ -107,6 +115,7 @@ struct metrics_globals {
 	double cert_expiry; /* unix time, 0 when there is no certificate */
 	double start_time;
 	uint64_t connections_active;
+	uint64_t tap_dropped; /* tap events lost to full queues or clients */
 };
 
 /* Creates an empty shard; exits on allocation failure (startup only). */
@@ -142,6 +151,17 @@ void metrics_deny(struct metrics_shard *, enum metrics_deny_reason);
 int metrics_render(struct evbuffer *out, struct metrics_shard *const *shards,
     int nshards, const struct metrics_identity *id,
     const struct metrics_globals *g);
+
+struct stats_set;
+
+/*
+ * Adds the cumulative numbers of every request series (merged into
+ * golden-metric keys: direction, service, peer workload, route, source
+ * principal) and the open connections of every TCP series to set.
+ * Returns 0, or -1 on allocation failure.
+ */
+int metrics_stats_collect(
+    struct metrics_shard *const *shards, int nshards, struct stats_set *set);
 
 /* Sums the requests counted by all shards (for tests and weftctl stat). */
 uint64_t metrics_requests_total(

@@ -21,10 +21,14 @@
 #include "proxy.h"
 #include "trace.h"
 #include "snapshot.h"
+#include "tap.h"
 
-#define ADMIN_MAX_HEAD  16384
-#define ADMIN_TIMEOUT_S 10
-#define ADMIN_MAX_CONNS 64
+#define ADMIN_MAX_HEAD      16384
+#define ADMIN_TIMEOUT_S     10
+#define ADMIN_MAX_CONNS     64
+#define ADMIN_MAX_TAPS      8
+#define ADMIN_TAP_TICK_MS   100
+#define ADMIN_TAP_MAX_QUEUE (256 * 1024) /* unsent bytes per tap client */
 
 struct admin_conn;
 
@@ -40,6 +44,10 @@ struct admin {
 	struct admin_listener l[2];
 	unsigned int nconns;
 	LIST_HEAD(, admin_conn) conns;
+	LIST_HEAD(, admin_conn) taps;
+	unsigned int ntaps;
+	uint64_t tap_client_dropped; /* by slow clients, all taps */
+	struct event *tap_timer; /* drains the workers' queues while tapped */
 };
 
 struct admin_conn {
@@ -49,7 +57,16 @@ struct admin_conn {
 	int full;
 	int done; /* response queued: close once written */
 	LIST_ENTRY(admin_conn) entry;
+	/* A /tap stream: its filter, what it sent and what it lost. */
+	struct tap_filter *tap;
+	long sent;
+	uint64_t dropped;    /* matching events this client was too slow for */
+	uint64_t qdrop_base; /* px->tap_dropped when the tap began */
+	uint64_t reported;   /* drops already told to the client */
+	LIST_ENTRY(admin_conn) tap_entry;
 };
+
+static void admin_conn_free(struct admin_conn *);
 
 static int
 admin_metrics(struct proxy *px, struct evbuffer *b, const char **ctype)
@@ -61,6 +78,9 @@ admin_metrics(struct proxy *px, struct evbuffer *b, const char **ctype)
 		active += __atomic_load_n(
 		    &px->workers[i]->nsessions, __ATOMIC_RELAXED);
 	px->globals.connections_active = active;
+	px->globals.tap_dropped =
+	    __atomic_load_n(&px->tap_dropped, __ATOMIC_RELAXED) +
+	    (px->admin != NULL ? px->admin->tap_client_dropped : 0);
 	if (metrics_render(
 		b, px->shards, px->nworkers, &px->id, &px->globals) == -1)
 		return 500;
@@ -201,6 +221,8 @@ admin_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 500:
+		return "Internal Server Error";
 	case 503:
 		return "Service Unavailable";
 	default:
@@ -211,11 +233,147 @@ admin_reason(int status)
 static void
 admin_conn_free(struct admin_conn *ac)
 {
+	struct admin *a = ac->a;
+
+	if (ac->tap != NULL) {
+		LIST_REMOVE(ac, tap_entry);
+		free(ac->tap);
+		if (--a->ntaps == 0) {
+			__atomic_store_n(
+			    &a->px->tap_active, 0, __ATOMIC_RELAXED);
+			evtimer_del(a->tap_timer);
+		}
+	}
 	LIST_REMOVE(ac, entry);
 	ac->a->nconns--;
 	conn_close(&ac->c);
 	event_free(ac->timer);
 	free(ac);
+}
+
+static void
+admin_tap_chunk(struct admin_conn *ac, struct evbuffer *line)
+{
+	evbuffer_add_printf(ac->c.out, "%zx\r\n", evbuffer_get_length(line));
+	evbuffer_add_buffer(ac->c.out, line);
+	evbuffer_add(ac->c.out, "\r\n", 2);
+}
+
+/* The end of a stream: the last chunk, then close once written. */
+static void
+admin_tap_end(struct admin_conn *ac)
+{
+	evbuffer_add(ac->c.out, "0\r\n\r\n", 5);
+	ac->done = 1;
+}
+
+static void
+admin_tap_event_cb(const struct tap_event *ev, void *arg)
+{
+	struct admin *a = arg;
+	struct admin_conn *ac;
+	struct evbuffer *line;
+
+	LIST_FOREACH (ac, &a->taps, tap_entry) {
+		if (ac->done || !tap_match(ac->tap, ev))
+			continue;
+		if (evbuffer_get_length(ac->c.out) > ADMIN_TAP_MAX_QUEUE ||
+		    (line = evbuffer_new()) == NULL) {
+			ac->dropped++;
+			a->tap_client_dropped++;
+			continue;
+		}
+		tap_event_json(line, ev);
+		admin_tap_chunk(ac, line);
+		evbuffer_free(line);
+		if (ac->tap->max > 0 && ++ac->sent >= ac->tap->max)
+			admin_tap_end(ac);
+	}
+}
+
+static void
+admin_tap_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin *a = arg;
+	struct admin_conn *ac, *next;
+	struct evbuffer *line;
+	uint64_t lost, qd;
+
+	tap_queue_drain(a->px, admin_tap_event_cb, a);
+	qd = __atomic_load_n(&a->px->tap_dropped, __ATOMIC_RELAXED);
+	for (ac = LIST_FIRST(&a->taps); ac != NULL; ac = next) {
+		next = LIST_NEXT(ac, tap_entry);
+		/* Queue drops are not filtered: an upper bound for this tap. */
+		lost = ac->dropped + (qd - ac->qdrop_base);
+		if (lost != ac->reported && !ac->done &&
+		    (line = evbuffer_new()) != NULL) {
+			evbuffer_add_printf(line, "{\"dropped\":%llu}\n",
+			    (unsigned long long)lost);
+			admin_tap_chunk(ac, line);
+			evbuffer_free(line);
+			ac->reported = lost;
+		}
+		if (evbuffer_get_length(ac->c.out) == 0)
+			continue;
+		if (conn_flush(&ac->c) == -1 ||
+		    (ac->done && evbuffer_get_length(ac->c.out) == 0))
+			admin_conn_free(ac);
+	}
+}
+
+/*
+ * Starts a /tap stream on ac: chunked NDJSON, one object per finished
+ * request that matches the filter, until max events or the client
+ * leaves. Returns 0, or an HTTP status with its reason in body.
+ */
+static int
+admin_tap(struct admin_conn *ac, const char *query, struct evbuffer *body)
+{
+	struct admin *a = ac->a;
+	struct timeval tv = {0, ADMIN_TAP_TICK_MS * 1000};
+	struct tap_filter *f;
+	char cause[160];
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return 500;
+	if (tap_filter_parse(
+		f, query != NULL ? query : "", cause, sizeof(cause)) == -1) {
+		evbuffer_add_printf(body, "%s\n", cause);
+		free(f);
+		return 400;
+	}
+	if (a->ntaps >= ADMIN_MAX_TAPS) {
+		evbuffer_add_printf(
+		    body, "too many taps (at most %d)\n", ADMIN_MAX_TAPS);
+		free(f);
+		return 503;
+	}
+	if (tap_queue_alloc(a->px) == -1 ||
+	    (a->tap_timer == NULL &&
+		(a->tap_timer = event_new(a->px->base, -1, EV_PERSIST,
+		     admin_tap_timer_cb, a)) == NULL)) {
+		free(f);
+		return 500;
+	}
+	if (a->ntaps == 0) {
+		/* Leftovers of an earlier tap are not this one's. */
+		tap_queue_drain(a->px, admin_tap_event_cb, a);
+		evtimer_add(a->tap_timer, &tv);
+		__atomic_store_n(&a->px->tap_active, 1, __ATOMIC_RELAXED);
+	}
+	ac->tap = f;
+	ac->qdrop_base = __atomic_load_n(&a->px->tap_dropped, __ATOMIC_RELAXED);
+	LIST_INSERT_HEAD(&a->taps, ac, tap_entry);
+	a->ntaps++;
+	evtimer_del(ac->timer);
+	evbuffer_add_printf(ac->c.out,
+	    "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+	    "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"
+	    "Connection: close\r\n\r\n");
+	evbuffer_drain(ac->c.in, evbuffer_get_length(ac->c.in));
+	if (conn_flush(&ac->c) == -1)
+		admin_conn_free(ac);
+	return 0;
 }
 
 /* Routes one request and queues its response. */
@@ -224,7 +382,7 @@ admin_serve(struct admin_conn *ac, const struct http1_msg *m, int bad)
 {
 	struct proxy *px = ac->a->px;
 	const char *ctype = "text/plain; charset=utf-8", *query = NULL;
-	char path[256], qbuf[128];
+	char path[256], qbuf[1024];
 	const char *qmark;
 	struct evbuffer *body;
 	size_t plen;
@@ -266,7 +424,16 @@ admin_serve(struct admin_conn *ac, const struct http1_msg *m, int bad)
 			status = admin_config(px, body, &ctype);
 		else if (ac->full && strcmp(path, "/logging") == 0)
 			status = admin_logging(px, body, query);
-		else {
+		else if (strcmp(path, "/stats") == 0) {
+			status = admin_stats(px, body, query);
+			if (status == 200)
+				ctype = "application/json";
+		} else if (ac->full && strcmp(path, "/tap") == 0 && !head) {
+			if ((status = admin_tap(ac, query, body)) == 0) {
+				evbuffer_free(body);
+				return;
+			}
+		} else {
 			evbuffer_add_printf(body, "not found\n");
 			status = 404;
 		}
@@ -293,6 +460,13 @@ admin_read_cb(struct conn *c, void *arg)
 	size_t len = evbuffer_get_length(c->in);
 	const char *buf;
 
+	if (ac->tap != NULL) {
+		/* A tap stream reads only to notice the client leaving. */
+		evbuffer_drain(c->in, len);
+		if (c->read_error || c->eof)
+			admin_conn_free(ac);
+		return;
+	}
 	if (c->read_error || ac->done) {
 		if (c->read_error)
 			admin_conn_free(ac);
@@ -434,6 +608,7 @@ admin_start(struct proxy *px)
 		return -1;
 	a->px = px;
 	LIST_INIT(&a->conns);
+	LIST_INIT(&a->taps);
 	a->l[0].fd = a->l[1].fd = -1;
 	px->admin = a;
 	/* Without IPv6 in the pod, 0.0.0.0 alone. */
@@ -461,6 +636,8 @@ admin_stop(struct proxy *px)
 		return;
 	while (!LIST_EMPTY(&a->conns))
 		admin_conn_free(LIST_FIRST(&a->conns));
+	if (a->tap_timer != NULL)
+		event_free(a->tap_timer);
 	for (i = 0; i < 2; i++) {
 		if (a->l[i].ev != NULL)
 			event_free(a->l[i].ev);

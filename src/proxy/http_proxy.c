@@ -15,6 +15,7 @@
 #include "lb.h"
 #include "proxy.h"
 #include "snapshot.h"
+#include "tap.h"
 
 static void http_up_read_cb(struct conn *, void *);
 static void http_up_write_cb(struct conn *, void *);
@@ -114,6 +115,25 @@ http_close_when_drained(struct session *s)
 	return -1;
 }
 
+static void http_copy_field(char *, size_t, const char *, size_t);
+
+/* Keeps the request and trace ids of a tapped request. */
+static void
+http_tap_ids(struct http_exchange *hx, const struct http1_msg *m)
+{
+	const struct http1_header *f;
+
+	if ((f = http1_find(m, "x-request-id")) != NULL)
+		http_copy_field(hx->request_id, sizeof(hx->request_id),
+		    f->value, f->value_len);
+	if ((f = http1_find(m, "traceparent")) != NULL && f->value_len >= 35)
+		http_copy_field(
+		    hx->trace_id, sizeof(hx->trace_id), f->value + 3, 32);
+	else if ((f = http1_find(m, "x-b3-traceid")) != NULL)
+		http_copy_field(
+		    hx->trace_id, sizeof(hx->trace_id), f->value, f->value_len);
+}
+
 /* Counts a finished exchange in the metrics and the access log. */
 static void
 http_account(struct session *s)
@@ -140,6 +160,16 @@ http_account(struct session *s)
 	    hx->service[0] != '\0' ? hx->service : s->tcpkey.service,
 	    sizeof(key.service));
 	strcpy(key.route, hx->route[0] != '\0' ? hx->route : "default");
+	if (s->direction == METRICS_OUTBOUND && hx->endpoint != NULL) {
+		tap_copy(key.peer_workload, sizeof(key.peer_workload),
+		    hx->endpoint->workload, SIZE_MAX);
+		tap_copy(key.peer_namespace, sizeof(key.peer_namespace),
+		    hx->endpoint->namespace, SIZE_MAX);
+		tap_copy(key.peer_version, sizeof(key.peer_version),
+		    hx->endpoint->version, SIZE_MAX);
+	}
+	if (__atomic_load_n(&s->w->px->tap_active, __ATOMIC_RELAXED))
+		tap_publish(s, dur);
 	metrics_request(
 	    s->w->metrics, &key, dur, hx->req_bytes, hx->resp_bytes);
 	trace_request_end(s, dur);
@@ -563,6 +593,8 @@ http_request_head(struct session *s)
 	if ((ua = http1_find(m, "user-agent")) != NULL)
 		http_copy_field(hx->user_agent, sizeof(hx->user_agent),
 		    ua->value, ua->value_len);
+	if (__atomic_load_n(&w->px->tap_active, __ATOMIC_RELAXED))
+		http_tap_ids(hx, m);
 	hx->method = metrics_method_of(m->method, m->method_len);
 	hx->req_minor = m->version_minor;
 	hx->head_req = hx->method == METRICS_M_HEAD;

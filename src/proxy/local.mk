@@ -22,6 +22,8 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/access_log.c \
 	src/proxy/trace.h src/proxy/trace_span.c src/proxy/trace_export.c \
 	src/proxy/admin.c \
+	src/proxy/admin_stats.c \
+	src/proxy/tap_queue.c \
 	src/proxy/policy_db.c src/proxy/policy_db.h \
 	src/proxy/snapshot.c src/proxy/snapshot.h \
 	src/proxy/snapshot_build.c src/proxy/snapshot_build.h \

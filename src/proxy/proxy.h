@@ -176,6 +176,8 @@ struct http_exchange {
 	char path[256];
 	char authority[128];
 	char user_agent[128];
+	char request_id[64]; /* x-request-id and trace id: while tapped */
+	char trace_id[64];
 	struct evbuffer *retry_head; /* request head kept for one retry */
 	struct evbuffer *retry_body; /* and a small body, for route retries */
 	/* Mesh policy of this request (http_route.c); NULL: passthrough. */
@@ -287,6 +289,18 @@ struct proxy {
 	struct tls_watch certs_watch;
 	char principal[256]; /* metrics: our SPIFFE ID, or "unknown" */
 	struct trace_exporter *tracer; /* NULL: spans are not exported */
+	/*
+	 * Live tap (tap_queue.c): nonzero while a client taps, read by the
+	 * workers with one relaxed load per request; the queues (one per
+	 * worker, written by it, read by the main thread) exist from the
+	 * first tap on.
+	 */
+	int tap_active;
+	struct tap_queue **tapq;
+	uint64_t tap_dropped; /* events lost to full queues */
+	/* Windowed golden metrics (admin_stats.c). */
+	struct stats_ring *stats;
+	struct event *stats_timer;
 };
 
 /* The current certificates, referenced (tls_certs_unref), or NULL. */
@@ -498,6 +512,32 @@ struct trace_exporter;
 void trace_request_start(struct session *s, const struct http1_msg *m);
 /* At the end of an exchange: a sampled span goes to the exporter. */
 void trace_request_end(struct session *s, uint64_t duration_ns);
+/* tap_queue.c */
+struct tap_event;
+/*
+ * Allocates the workers' tap queues if they do not exist yet (main
+ * thread, before tap_active is set). Returns 0 or -1 on ENOMEM.
+ */
+int tap_queue_alloc(struct proxy *px);
+void tap_queue_free(struct proxy *px);
+/*
+ * Hands the finished exchange of s to the main thread (worker thread,
+ * only while px->tap_active); drops and counts it when the queue is full.
+ */
+void tap_publish(struct session *s, uint64_t duration_ns);
+/* Calls cb for every queued event (main thread); returns their number. */
+size_t tap_queue_drain(
+    struct proxy *px, void (*cb)(const struct tap_event *, void *), void *arg);
+
+/* admin_stats.c */
+/* Starts the sampling of the windowed metrics (main thread). */
+int admin_stats_start(struct proxy *px);
+void admin_stats_stop(struct proxy *px);
+/*
+ * Appends the JSON golden metrics over ?window=DURATION (default 1m,
+ * at most 5m) to b. Returns an HTTP status; on 400 b holds the reason.
+ */
+int admin_stats(struct proxy *px, struct evbuffer *b, const char *query);
 
 /* admin.c */
 int admin_start(struct proxy *px);

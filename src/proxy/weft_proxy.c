@@ -331,6 +331,8 @@ main(int argc, char **argv)
 		fatalx("cannot start the admin and metrics listeners");
 	if (px.conf.trace_collector != NULL)
 		proxy_tracer_start();
+	if (admin_stats_start(&px) == -1)
+		fatalx("cannot start the stats sampling");
 
 	memset(&jwks, 0, sizeof(jwks));
 	jwks.ca_file = px.conf.jwks_ca;
@@ -380,6 +382,8 @@ main(int argc, char **argv)
 		metrics_shard_free(px.shards[i]);
 	}
 	admin_stop(&px);
+	admin_stats_stop(&px);
+	tap_queue_free(&px);
 	if (px.snap != NULL)
 		snapshot_unref(px.snap);
 	/* After the last snapshot, whose rules point at the entries. */

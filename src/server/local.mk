@@ -10,6 +10,8 @@ src_server_weft_server_SOURCES = \
 	src/server/server_registry.c \
 	src/server/server_ca.c \
 	src/server/server_webhook.c \
+	src/server/server_stats.c \
+	src/server/server_tap.c \
 	src/server/server_db.c src/server/server_db.h
 src_server_weft_server_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(LIBEVENT_SSL_CFLAGS) $(OPENSSL_CFLAGS) $(SQLITE_CFLAGS) \

@@ -81,6 +81,8 @@ struct server_waiter {
 	char ca_bundle[65]; /* what the client has: the answer brings ours */
 };
 TAILQ_HEAD(server_waiters, server_waiter);
+struct server_tap;
+TAILQ_HEAD(server_taps, server_tap);
 
 struct server {
 	struct server_conf conf;
@@ -96,7 +98,8 @@ struct server {
 	int64_t started_at;
 	struct server_proxies proxies;
 	struct server_waiters waiters;
-	struct event *tick; /* health and flush timer */
+	struct server_taps taps; /* weftctl tap --server (server_tap.c) */
+	struct event *tick;      /* health and flush timer */
 	/* The last snapshot built, for clients that cannot catch up. */
 	char *snapshot_b64;
 	int64_t snapshot_version;
@@ -220,6 +223,24 @@ void server_tokens_cb(struct server *srv, struct evhttp_request *req,
 /* Once a second: health by heartbeat, reported state to the DB. */
 void server_registry_tick(struct server *srv);
 
+/* server_tap.c: /v1/tap, the relay of weftctl tap --server */
+void server_tap_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c, const char *rest);
+void server_tap_stop(struct server *srv);
+/* Whether a tap has not been told to p's weft-sync yet. */
+int server_tap_untold(struct server *srv, const struct server_proxy *p);
+/*
+ * Adds the taps p has not been told of to a sync answer j (taking j,
+ * which may be shared, and returning the answer to send, or NULL on
+ * ENOMEM), and records them as told.
+ */
+json_t *server_tap_attach(
+    struct server *srv, struct server_proxy *p, json_t *j);
+/* server_feed.c: answers now the held sync requests a new tap is for. */
+void server_feed_wake_taps(struct server *srv);
+/* server_stats.c: GET /v1/stats (admin), from every healthy proxy */
+void server_stats_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
 /* server_ca.c: /v1/ca and /v1/ca/rotate */
 void server_ca_cb(struct server *srv, struct evhttp_request *req,
     const struct server_caller *c);

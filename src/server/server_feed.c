@@ -216,7 +216,9 @@ server_waiter_answer(struct server_waiter *w, json_t *body)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
 	if (w->proxy != NULL)
 		server_proxy_contact(w->srv, w->proxy);
-	body = server_feed_bundle(w->srv, body, w->ca_bundle);
+	body = server_tap_attach(w->srv, w->proxy, body);
+	if (body != NULL)
+		body = server_feed_bundle(w->srv, body, w->ca_bundle);
 	if (body == NULL)
 		server_reply_error(w->req, 500, "out of memory");
 	else
@@ -279,6 +281,22 @@ server_feed_ca_changed(struct server *srv)
 	json_t *j;
 
 	while ((w = TAILQ_FIRST(&srv->waiters)) != NULL) {
+		j = server_feed_head(srv, w->since);
+		json_object_set_new(j, "changesets", json_array());
+		server_waiter_answer(w, j);
+	}
+}
+
+void
+server_feed_wake_taps(struct server *srv)
+{
+	struct server_waiter *w, *next;
+	json_t *j;
+
+	for (w = TAILQ_FIRST(&srv->waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->proxy == NULL || !server_tap_untold(srv, w->proxy))
+			continue;
 		j = server_feed_head(srv, w->since);
 		json_object_set_new(j, "changesets", json_array());
 		server_waiter_answer(w, j);
@@ -380,7 +398,7 @@ server_sync_cb(struct server *srv, struct evhttp_request *req,
 	server_proxy_contact(srv, p);
 	/* A client with another trust bundle gets ours at once. */
 	if (same && since == srv->version && wait > 0 &&
-	    !server_feed_stale(srv, sha)) {
+	    !server_feed_stale(srv, sha) && !server_tap_untold(srv, p)) {
 		if (wait > SERVER_FEED_MAX_WAIT_SEC)
 			wait = SERVER_FEED_MAX_WAIT_SEC;
 		if (wait > srv->conf.heartbeat_timeout_sec / 3)
@@ -409,7 +427,8 @@ server_sync_cb(struct server *srv, struct evhttp_request *req,
 		free(cause);
 		goto out;
 	}
-	if ((j = server_feed_bundle(srv, j, sha)) == NULL) {
+	if ((j = server_tap_attach(srv, p, j)) == NULL ||
+	    (j = server_feed_bundle(srv, j, sha)) == NULL) {
 		server_reply_error(req, 500, "out of memory");
 		goto out;
 	}

@@ -178,6 +178,12 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		server_status_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/tokens") == 0)
 		server_tokens_cb(srv, req, &c);
+	else if (strcmp(path, "/v1/tap") == 0)
+		server_tap_cb(srv, req, &c, "");
+	else if (strncmp(path, "/v1/tap/", 8) == 0 && path[8] != '\0')
+		server_tap_cb(srv, req, &c, path + 8);
+	else if (strcmp(path, "/v1/stats") == 0)
+		server_stats_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/ca") == 0)
 		server_ca_cb(srv, req, &c);
 	else if (strcmp(path, "/v1/whoami") == 0)

@@ -466,6 +466,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	TAILQ_INIT(&srv.proxies);
 	TAILQ_INIT(&srv.waiters);
+	TAILQ_INIT(&srv.taps);
 
 	if (mkdir(srv.conf.data_dir, 0700) == -1 && errno != EEXIST)
 		fatal("cannot create %s", srv.conf.data_dir);
@@ -509,6 +510,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(srv.base);
 
+	server_tap_stop(&srv);
 	server_feed_stop(&srv);
 	server_registry_tick(&srv);
 	server_webhook_stop(&srv);

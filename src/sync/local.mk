@@ -6,6 +6,7 @@ src_sync_weft_sync_SOURCES = \
 	src/sync/sync_client.c \
 	src/sync/sync_certs.c \
 	src/sync/sync_proxy.c \
+	src/sync/sync_tap.c \
 	src/sync/sync_db.c src/sync/sync_db.h
 src_sync_weft_sync_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(LIBEVENT_SSL_CFLAGS) $(OPENSSL_CFLAGS) $(SQLITE_CFLAGS) \

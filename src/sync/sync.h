@@ -12,6 +12,7 @@ struct event;
 struct event_base;
 struct https_client;
 struct sync_db;
+struct sync_tap;
 
 #define SYNC_DEFAULT_DB     "/var/lib/weft/policy.db"
 #define SYNC_DEFAULT_CERTS  "/var/lib/weft/certs"
@@ -65,11 +66,19 @@ struct sync {
 	char *labels_json;
 	char *ports_json;
 	int exit_code;
+	struct sync_tap *taps; /* relayed taps (sync_tap.c), a list */
 };
 
 /* sync_client.c */
 void sync_start(struct sync *s);
 void sync_stop(struct sync *s);
+
+/* sync_tap.c */
+struct json_t;
+/* Starts relaying the taps a sync answer names that do not run yet. */
+void sync_tap_instructions(struct sync *s, const struct json_t *answer);
+/* Ends every relayed tap. */
+void sync_tap_stop(struct sync *s);
 
 /* sync_certs.c */
 /*

@@ -476,6 +476,7 @@ sync_poll_done_cb(struct https_response *r, void *arg)
 		free(cause);
 		return;
 	}
+	sync_tap_instructions(s, j);
 	json_decref(j);
 	s->backoff_ms = 0;
 	/* --once: ask again until an answer brings nothing new. */

@@ -317,6 +317,7 @@ main(int argc, char **argv)
 
 	sync_start(&s);
 	event_base_dispatch(s.base);
+	sync_tap_stop(&s);
 
 	https_client_free(s.client);
 	if (s.timer != NULL)

@@ -18,7 +18,10 @@ PROXY_E2E_TESTS = \
 	tests/e2e/mtls.sh \
 	tests/e2e/security.sh \
 	tests/e2e/jwks_uri.sh \
-	tests/e2e/trace.sh
+	tests/e2e/trace.sh \
+	tests/e2e/stat_tap.sh \
+	tests/e2e/prometheus.sh \
+	tests/e2e/stat_server.sh
 EXTRA_DIST += tests/e2e/lib.sh $(PROXY_E2E_TESTS)
 if E2E
 TESTS += $(PROXY_E2E_TESTS)

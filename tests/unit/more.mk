@@ -4,7 +4,7 @@ check_PROGRAMS += tests/unit/test_metrics
 TESTS += tests/unit/test_metrics
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c
 tests_unit_test_metrics_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS)
-tests_unit_test_metrics_LDADD = src/lib/libweft.a $(CMOCKA_LIBS) $(LIBEVENT_LIBS)
+tests_unit_test_metrics_LDADD = src/lib/libweft.a $(CMOCKA_LIBS) $(LIBEVENT_LIBS) -lm
 
 check_PROGRAMS += tests/unit/test_duration
 TESTS += tests/unit/test_duration

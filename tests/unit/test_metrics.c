@@ -19,6 +19,7 @@
 #include <event2/buffer.h>
 
 #include "metrics.h"
+#include "stats_window.h"
 
 #define NCASES(a) (sizeof(a) / sizeof((a)[0]))
 #define NSHARDS   2
@@ -590,7 +591,7 @@ static void
 test_globals(void **state)
 {
 	struct metrics_globals g = {
-	    42, 3, 1, 1700000000.5, 1800000000.0, 1699999999.25, 7};
+	    42, 3, 1, 1700000000.5, 1800000000.0, 1699999999.25, 7, 4};
 	const char *s;
 
 	s = render_n(NSHARDS, &g);
@@ -610,6 +611,8 @@ test_globals(void **state)
 	ASSERT_LINE(s, "weft_connections_active 7");
 	ASSERT_LINE(s, "# TYPE weft_start_time_seconds gauge");
 	ASSERT_LINE(s, "weft_start_time_seconds 1699999999.250");
+	ASSERT_LINE(s, "# TYPE weft_tap_events_dropped_total counter");
+	ASSERT_LINE(s, "weft_tap_events_dropped_total 4");
 	ASSERT_LINE(s, "weft_metrics_overflow_total 0");
 
 	/* Without a certificate the gauge has no sample. */
@@ -715,6 +718,75 @@ test_series_cap(void **state)
 	    (METRICS_MAX_SERIES + 3) * (METRICS_DUR_BUCKETS + 3));
 }
 
+/* Outbound, the endpoint's workload, namespace and version label. */
+static void
+test_destination_workload(void **state)
+{
+	struct metrics_req_key k = req_key(METRICS_OUTBOUND, METRICS_M_GET,
+	    METRICS_RF_NONE, 200, CART, "default");
+
+	snprintf(k.peer_workload, sizeof(k.peer_workload), "cart-1");
+	snprintf(k.peer_namespace, sizeof(k.peer_namespace), "shop");
+	snprintf(k.peer_version, sizeof(k.peer_version), "v2");
+	metrics_request(shards[0], &k, 1000000, 10, 10);
+	/* Another endpoint of the same service is another series. */
+	snprintf(k.peer_workload, sizeof(k.peer_workload), "cart-2");
+	metrics_request(shards[1], &k, 1000000, 10, 10);
+	render();
+	ASSERT_LINE(text,
+	    "weft_requests_total{reporter=\"source\",direction=\"outbound\","
+	    "source_workload=\"web\",source_workload_namespace=\"shop\","
+	    "source_principal=\"unknown\",destination_service=\"" CART "\","
+	    "destination_workload=\"cart-1\","
+	    "destination_workload_namespace=\"shop\","
+	    "destination_version=\"v2\",request_protocol=\"http\","
+	    "connection_security_policy=\"none\",response_code=\"200\","
+	    "response_flags=\"-\",method=\"GET\",route=\"default\"} 1");
+	assert_non_null(strstr(text, "destination_workload=\"cart-2\""));
+}
+
+/* The golden-metric view: requests, successes and buckets per key. */
+static void
+test_stats_collect(void **state)
+{
+	struct metrics_req_key k;
+	struct metrics_tcp_key t = tcp_key(METRICS_INBOUND, 1, WEB);
+	struct stats_set set = {0};
+	size_t i;
+
+	k = req_key(METRICS_INBOUND, METRICS_M_GET, METRICS_RF_NONE, 200, WEB,
+	    "default");
+	metrics_request(shards[0], &k, 3000000, 1, 1);
+	metrics_request(shards[1], &k, 3000000, 1, 1);
+	k.code = 404; /* a client error is a success of the server */
+	metrics_request(shards[0], &k, 200000000, 1, 1);
+	k.code = 503;
+	metrics_request(shards[1], &k, 200000000, 1, 1);
+	k.method = METRICS_M_POST;
+	k.code = 0; /* the client went away */
+	metrics_request(shards[1], &k, 200000000, 1, 1);
+	metrics_tcp_open(shards[0], &t);
+	metrics_tcp_open(shards[1], &t);
+	metrics_tcp_close(shards[1], &t);
+	assert_int_equal(metrics_stats_collect(shards, NSHARDS, &set), 0);
+	stats_set_fold(&set);
+	/* One key for the requests, one for the connections ("-"). */
+	assert_int_equal(set.n, 2);
+	for (i = 0; i < set.n; i++) {
+		if (strcmp(set.p[i].key.route, "-") == 0) {
+			assert_int_equal(set.p[i].tcp_open, 1);
+			assert_int_equal(set.p[i].requests, 0);
+			continue;
+		}
+		assert_string_equal(set.p[i].key.service, WEB);
+		assert_int_equal(set.p[i].requests, 5);
+		assert_int_equal(set.p[i].success, 3);
+		assert_int_equal(set.p[i].dur[3], 2); /* (2.5, 5] ms */
+		assert_int_equal(set.p[i].dur[8], 3); /* (0.1, 0.25] s */
+	}
+	stats_set_clear(&set);
+}
+
 /* mTLS: the peer's principal inbound, ours outbound, and the policy. */
 static void
 test_mtls_labels(void **state)
@@ -803,7 +875,7 @@ static void
 test_promtool(void **state)
 {
 	struct metrics_globals g = {
-	    7, 2, 1, 1700000000.5, 1800000000.0, 1699999999.25, 3};
+	    7, 2, 1, 1700000000.5, 1800000000.0, 1699999999.25, 3, 4};
 	struct metrics_req_key k;
 	struct metrics_tcp_key t;
 	const char *s;
@@ -866,6 +938,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_tcp, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
 		test_mtls_labels, shards_new, shards_free),
+	    cmocka_unit_test_setup_teardown(
+		test_destination_workload, shards_new, shards_free),
+	    cmocka_unit_test_setup_teardown(
+		test_stats_collect, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
 		test_denied, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
