@@ -115,25 +115,6 @@ http_close_when_drained(struct session *s)
 	return -1;
 }
 
-static void http_copy_field(char *, size_t, const char *, size_t);
-
-/* Keeps the request and trace ids of a tapped request. */
-static void
-http_tap_ids(struct http_exchange *hx, const struct http1_msg *m)
-{
-	const struct http1_header *f;
-
-	if ((f = http1_find(m, "x-request-id")) != NULL)
-		http_copy_field(hx->request_id, sizeof(hx->request_id),
-		    f->value, f->value_len);
-	if ((f = http1_find(m, "traceparent")) != NULL && f->value_len >= 35)
-		http_copy_field(
-		    hx->trace_id, sizeof(hx->trace_id), f->value + 3, 32);
-	else if ((f = http1_find(m, "x-b3-traceid")) != NULL)
-		http_copy_field(
-		    hx->trace_id, sizeof(hx->trace_id), f->value, f->value_len);
-}
-
 /* Counts a finished exchange in the metrics and the access log. */
 static void
 http_account(struct session *s)
@@ -593,8 +574,6 @@ http_request_head(struct session *s)
 	if ((ua = http1_find(m, "user-agent")) != NULL)
 		http_copy_field(hx->user_agent, sizeof(hx->user_agent),
 		    ua->value, ua->value_len);
-	if (__atomic_load_n(&w->px->tap_active, __ATOMIC_RELAXED))
-		http_tap_ids(hx, m);
 	hx->method = metrics_method_of(m->method, m->method_len);
 	hx->req_minor = m->version_minor;
 	hx->head_req = hx->method == METRICS_M_HEAD;

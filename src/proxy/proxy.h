@@ -176,8 +176,6 @@ struct http_exchange {
 	char path[256];
 	char authority[128];
 	char user_agent[128];
-	char request_id[64]; /* x-request-id and trace id: while tapped */
-	char trace_id[64];
 	struct evbuffer *retry_head; /* request head kept for one retry */
 	struct evbuffer *retry_body; /* and a small body, for route retries */
 	/* Mesh policy of this request (http_route.c); NULL: passthrough. */

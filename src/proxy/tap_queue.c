@@ -126,7 +126,10 @@ tap_publish(struct session *s, uint64_t duration_ns)
 	    hx->route[0] != '\0' ? hx->route : "default", SIZE_MAX);
 	tap_copy(
 	    ev->request_id, sizeof(ev->request_id), hx->request_id, SIZE_MAX);
-	tap_copy(ev->trace_id, sizeof(ev->trace_id), hx->trace_id, SIZE_MAX);
+	if (hx->trace.valid)
+		trace_id_hex(&hx->trace, ev->trace_id);
+	else
+		ev->trace_id[0] = '\0';
 	/* The event is complete before the main thread can see it. */
 	__atomic_store_n(&q->head, head + 1, __ATOMIC_RELEASE);
 }
