@@ -7,6 +7,7 @@ src_lib_libweft_a_SOURCES = \
 	src/lib/metrics.c src/lib/metrics.h \
 	src/lib/stats_window.c src/lib/stats_window.h \
 	src/lib/tap.c src/lib/tap.h \
+	src/lib/json_esc.c src/lib/json_esc.h \
 	src/lib/http_req.h \
 	src/lib/schema_db.c src/lib/schema_db.h \
 	src/lib/tls_hello.c src/lib/tls_hello.h

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json_esc.h"
 #include "metrics.h"
 #include "tap.h"
 
@@ -204,25 +205,6 @@ tap_match(const struct tap_filter *f, const struct tap_event *ev)
 	return 1;
 }
 
-static void
-tap_json_str(struct evbuffer *b, const char *key, const char *v, int comma)
-{
-	const char *p;
-
-	evbuffer_add_printf(b, "%s\"%s\":\"", comma ? "," : "", key);
-	for (p = v; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '"' || c == '\\')
-			evbuffer_add_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			evbuffer_add_printf(b, "\\u%04x", c);
-		else
-			evbuffer_add(b, p, 1);
-	}
-	evbuffer_add(b, "\"", 1);
-}
-
 void
 tap_event_json(struct evbuffer *b, const struct tap_event *ev)
 {
@@ -234,23 +216,23 @@ tap_event_json(struct evbuffer *b, const struct tap_event *ev)
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	evbuffer_add_printf(b, "{\"time\":\"%s.%06uZ\"", ts,
 	    (unsigned int)(ev->time_ns % 1000000000ULL / 1000));
-	tap_json_str(b, "direction",
+	json_esc_field(b, "direction",
 	    ev->direction == METRICS_OUTBOUND ? "outbound" : "inbound", 1);
 	evbuffer_add(b, ",\"source\":{", 11);
-	tap_json_str(b, "workload", ev->src_workload, 0);
-	tap_json_str(b, "namespace", ev->src_namespace, 1);
-	tap_json_str(b, "principal", ev->src_principal, 1);
-	tap_json_str(b, "address", ev->src_addr, 1);
+	json_esc_field(b, "workload", ev->src_workload, 0);
+	json_esc_field(b, "namespace", ev->src_namespace, 1);
+	json_esc_field(b, "principal", ev->src_principal, 1);
+	json_esc_field(b, "address", ev->src_addr, 1);
 	evbuffer_add(b, "},\"destination\":{", 17);
-	tap_json_str(b, "service", ev->dst_service, 0);
-	tap_json_str(b, "workload", ev->dst_workload, 1);
-	tap_json_str(b, "namespace", ev->dst_namespace, 1);
-	tap_json_str(b, "address", ev->dst_addr, 1);
+	json_esc_field(b, "service", ev->dst_service, 0);
+	json_esc_field(b, "workload", ev->dst_workload, 1);
+	json_esc_field(b, "namespace", ev->dst_namespace, 1);
+	json_esc_field(b, "address", ev->dst_addr, 1);
 	evbuffer_add(b, "}", 1);
-	tap_json_str(b, "method", ev->method, 1);
-	tap_json_str(b, "authority", ev->authority, 1);
-	tap_json_str(b, "path", ev->path, 1);
-	tap_json_str(b, "route", ev->route, 1);
+	json_esc_field(b, "method", ev->method, 1);
+	json_esc_field(b, "authority", ev->authority, 1);
+	json_esc_field(b, "path", ev->path, 1);
+	json_esc_field(b, "route", ev->route, 1);
 	evbuffer_add_printf(b,
 	    ",\"status\":%u,\"response_flags\":\"%s\",\"duration_ms\":%.3f,"
 	    "\"request_bytes\":%llu,\"response_bytes\":%llu,\"tls\":%s",
@@ -258,8 +240,8 @@ tap_event_json(struct evbuffer *b, const struct tap_event *ev)
 	    (double)ev->duration_ns / 1e6, (unsigned long long)ev->req_bytes,
 	    (unsigned long long)ev->resp_bytes, ev->mtls ? "true" : "false");
 	if (ev->request_id[0] != '\0')
-		tap_json_str(b, "request_id", ev->request_id, 1);
+		json_esc_field(b, "request_id", ev->request_id, 1);
 	if (ev->trace_id[0] != '\0')
-		tap_json_str(b, "trace_id", ev->trace_id, 1);
+		json_esc_field(b, "trace_id", ev->trace_id, 1);
 	evbuffer_add(b, "}\n", 2);
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json_esc.h"
 #include "proxy.h"
 #include "snapshot.h"
 
@@ -62,20 +63,7 @@ access_log_reopen(struct proxy *px)
 static void
 alog_str(struct evbuffer *b, const char *key, const char *v)
 {
-	const char *p;
-
-	evbuffer_add_printf(b, ",\"%s\":\"", key);
-	for (p = v; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '"' || c == '\\')
-			evbuffer_add_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			evbuffer_add_printf(b, "\\u%04x", c);
-		else
-			evbuffer_add(b, p, 1);
-	}
-	evbuffer_add(b, "\"", 1);
+	json_esc_field(b, key, v, 1);
 }
 
 static void
