@@ -46,7 +46,8 @@ struct init_opts {
 	struct init_ports exclude_inbound;
 	struct init_ports exclude_outbound;
 	struct init_cidrs exclude_cidrs;
-	int l4_queue; /* NFQUEUE number, or -1 for none */
+	int l4_queue;     /* NFQUEUE number, or -1 for none */
+	int l4_fail_open; /* --queue-bypass: pass when nobody reads */
 };
 
 /* Fills o with the defaults (proxy uid and gid 1337, ports 15001 and

@@ -311,8 +311,9 @@ init_rules_nat(struct init_table *t, const struct init_opts *o, int family)
 /*
  * The mangle table: the first packet of every connection the proxy does
  * not see (UDP, and TCP to excluded ports) goes to the proxy's NFQUEUE
- * for an L4 verdict. No --queue-bypass: with no proxy reading the
- * queue, the packets are dropped (fail closed).
+ * for an L4 verdict. Without --l4-fail-open there is no --queue-bypass:
+ * with no proxy reading the queue, the packets are dropped (fail
+ * closed); with it, they pass.
  */
 static void
 init_rules_mangle(struct init_table *t, const struct init_opts *o, int family)
@@ -330,7 +331,8 @@ init_rules_mangle(struct init_table *t, const struct init_opts *o, int family)
 	t->chains[t->nchains++] = "WEFT_L4_OUTPUT";
 	t->jumps[t->njumps++] = "-A PREROUTING -j WEFT_L4_INBOUND";
 	t->jumps[t->njumps++] = "-A OUTPUT -j WEFT_L4_OUTPUT";
-	snprintf(target, sizeof(target), "NFQUEUE --queue-num %d", o->l4_queue);
+	snprintf(target, sizeof(target), "NFQUEUE --queue-num %d%s",
+	    o->l4_queue, o->l4_fail_open ? " --queue-bypass" : "");
 
 	init_buf_printf(b, "-A WEFT_L4_INBOUND -i lo -j RETURN\n");
 	init_buf_printf(b,

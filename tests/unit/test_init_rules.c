@@ -675,6 +675,43 @@ test_install_l4_queue(void **state)
 	init_opts_clear(&o);
 }
 
+/* --l4-fail-open: every NFQUEUE rule gets --queue-bypass, nothing else. */
+static void
+test_install_l4_fail_open(void **state)
+{
+	struct init_opts o;
+	struct init_state *st;
+	struct init_buf *b;
+	const char *mangle;
+
+	init_opts_defaults(&o);
+	o.l4_queue = 9;
+	o.l4_fail_open = 1;
+	opts_ports(&o.exclude_inbound, "5432");
+	st = init_state_new();
+	b = init_buf_new();
+	init_rules_install(b, &o, AF_INET, st);
+	assert_non_null(mangle = strstr(b->data, "*mangle\n"));
+	assert_string_equal(mangle,
+	    "*mangle\n" DECL_L4 "-A WEFT_L4_INBOUND -i lo -j RETURN\n"
+	    "-A WEFT_L4_INBOUND -m conntrack ! --ctstate NEW -j RETURN\n"
+	    "-A WEFT_L4_INBOUND -p udp -j NFQUEUE --queue-num 9 "
+	    "--queue-bypass\n"
+	    "-A WEFT_L4_INBOUND -p tcp -m tcp --dport 5432 -j NFQUEUE "
+	    "--queue-num 9 --queue-bypass\n"
+	    "-A WEFT_L4_OUTPUT -o lo -j RETURN\n"
+	    "-A WEFT_L4_OUTPUT -m owner --uid-owner 1337 -j RETURN\n"
+	    "-A WEFT_L4_OUTPUT -m owner --gid-owner 1337 -j RETURN\n"
+	    "-A WEFT_L4_OUTPUT -m conntrack ! --ctstate NEW -j RETURN\n"
+	    "-A WEFT_L4_OUTPUT -p udp -j NFQUEUE --queue-num 9 "
+	    "--queue-bypass\n" JUMP_L4_IN JUMP_L4_OUT "COMMIT\n");
+	/* The nat table is the same as without the flag. */
+	assert_null(strstr(b->data, "NFQUEUE --queue-num 9\n"));
+	init_buf_free(b);
+	init_state_free(st);
+	init_opts_clear(&o);
+}
+
 static void
 test_install_again(void **state)
 {
@@ -900,6 +937,7 @@ main(void)
 	    cmocka_unit_test(test_install_include_empty),
 	    cmocka_unit_test(test_install_l4_queue),
 	    cmocka_unit_test(test_install_again),
+	    cmocka_unit_test(test_install_l4_fail_open),
 	    cmocka_unit_test(test_install_idempotent),
 	    cmocka_unit_test(test_install_duplicate_jumps),
 	    cmocka_unit_test(test_install_changed),
