@@ -68,25 +68,48 @@ struct l4_child {
 	char *last_failure;
 };
 
-/* Sends one config message and waits for its acknowledgement. */
+/* Whether this thread has CAP_NET_ADMIN in its effective set. */
+static int
+l4_queue_net_admin(void)
+{
+	struct __user_cap_header_struct h;
+	struct __user_cap_data_struct d[2];
+
+	memset(&h, 0, sizeof(h));
+	memset(d, 0, sizeof(d));
+	h.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &h, d) == -1)
+		return 0;
+	return (d[0].effective & (1U << CAP_NET_ADMIN)) != 0;
+}
+
+/*
+ * Sends one config message and waits for its acknowledgement. The
+ * kernel answers EPERM both without the capability and for a queue
+ * that another socket has bound.
+ */
 static int
 l4_queue_talk(struct l4_queue *q, struct nlmsghdr *nlh, char **cause)
 {
 	char buf[L4_MSG_BUF];
 	unsigned int seq = (unsigned int)time(NULL);
 	ssize_t n;
+	int e;
 
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	nlh->nlmsg_seq = seq;
 	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) == -1 ||
 	    (n = mnl_socket_recvfrom(q->nl, buf, sizeof(buf))) == -1 ||
 	    mnl_cb_run(buf, (size_t)n, seq, q->portid, NULL, NULL) == -1) {
-		xasprintf(cause, "NFQUEUE %d: %s%s", q->num, strerror(errno),
-		    errno == EPERM ? " (binding a queue needs CAP_NET_ADMIN: "
-				     "start as root with --uid, or grant the "
-				     "capability)"
-			: errno == EBUSY ? " (another process reads this queue)"
-					 : "");
+		e = errno;
+		xasprintf(cause, "NFQUEUE %d: %s%s", q->num, strerror(e),
+		    e != EPERM                 ? ""
+			: l4_queue_net_admin() ? " (another process reads this "
+						 "queue)"
+					       : " (binding a queue needs "
+						 "CAP_NET_ADMIN: start as root "
+						 "with --uid, or grant the "
+						 "capability)");
 		return -1;
 	}
 	return 0;

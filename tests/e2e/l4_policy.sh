@@ -86,7 +86,37 @@ EOF
 
 in_ns "$SRV" "$WEFT_INIT" --l4-queue 7 --exclude-inbound-ports 5432 \
     >"$T/init.log" 2>&1
+check "--dry-run shows the queue rules (fail closed by default)" sh -c \
+    "'$WEFT_INIT' --dry-run --l4-queue 7 | grep -q -- '-j NFQUEUE --queue-num 7\$'"
+check "--dry-run --l4-fail-open shows --queue-bypass" sh -c \
+    "'$WEFT_INIT' --dry-run --l4-queue 7 --l4-fail-open | grep -q -- '-j NFQUEUE --queue-num 7 --queue-bypass\$'"
+
+# refused WANT ARGS...: weft-proxy ARGS (as the proxy uid, without
+# capabilities; as root with --uid when AS_ROOT=1) exits non-zero with
+# one line containing WANT.
+refused() {
+	want=$1
+	shift
+	rc=0
+	if [ "${AS_ROOT:-0}" = 1 ]; then
+		in_ns "$SRV" "$WEFT_PROXY" --uid "$PROXY_UID" --workload srv \
+		    --namespace e2e --db "$T/srv.db" --access-log off "$@" \
+		    >"$T/refused.log" 2>&1 || rc=$?
+	else
+		in_ns "$SRV" setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" \
+		    --clear-groups --inh-caps=-all "$WEFT_PROXY" --workload srv \
+		    --namespace e2e --db "$T/srv.db" --access-log off "$@" \
+		    >"$T/refused.log" 2>&1 || rc=$?
+	fi
+	check "refused: $*: exit status" test "$rc" -ne 0
+	expect_eq "refused: $*: one line" 1 "$(wc -l <"$T/refused.log")"
+	check "refused: $*: says '$want'" grep -qF -- "$want" "$T/refused.log"
+}
+refused "needs CAP_NET_ADMIN" --l4-queue 7
+refused "--l4-fail-open needs --l4-queue" --l4-fail-open
+
 proxy_start "$SRV" srv --labels app=srv --l4-queue 7
+AS_ROOT=1 refused "another process reads this queue" --l4-queue 7
 
 N=0
 # udp FROM-NS: sends a new datagram from FROM-NS; sets $MSG to its text.
