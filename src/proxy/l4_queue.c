@@ -41,13 +41,14 @@
 #include "snapshot.h"
 #include "xmalloc.h"
 
-#define L4_COPY_RANGE 128  /* IPv6, extension headers, TCP header */
-#define L4_QUEUE_MAX  4096 /* packets waiting for a verdict */
-#define L4_RCVBUF     (4 * 1024 * 1024)
-#define L4_DB_POLL_MS 200
-#define L4_BATCH      64 /* netlink reads before looking at the DB */
-#define L4_MSG_BUF    8192
-#define L4_RECV_BUF   (128 * 1024)
+#define L4_COPY_RANGE  128  /* IPv6, extension headers, TCP header */
+#define L4_QUEUE_MAX   4096 /* packets waiting for a verdict */
+#define L4_RCVBUF      (4 * 1024 * 1024)
+#define L4_DB_POLL_MS  200
+#define L4_BATCH       64 /* netlink reads before looking at the DB */
+#define L4_MSG_BUF     8192
+#define L4_VERDICT_BUF 256 /* header, nfgenmsg, one verdict attribute */
+#define L4_RECV_BUF    (128 * 1024)
 
 struct l4_queue {
 	struct mnl_socket *nl;
@@ -386,7 +387,7 @@ l4_child_judge(struct l4_child *c, const uint8_t *pkt, size_t len, int hook)
 static void
 l4_child_verdict(struct l4_child *c, uint32_t id, int accept)
 {
-	char buf[L4_MSG_BUF];
+	char buf[L4_VERDICT_BUF];
 	struct nlmsghdr *nlh;
 
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT, (uint32_t)c->q->num);
@@ -506,8 +507,11 @@ l4_queue_spawn(
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
 	    getppid() != parent)
 		_exit(1);
+	/* The proxy ends it (SIGTERM) after its drain: a ^C or a hangup
+	 * of the terminal's process group is the proxy's business. */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	l4_child_main(q, conf, sh, parent);
 }

@@ -207,10 +207,6 @@ check "TCP from b passes the DENY rule" tcp_ok "$B"
 eventually "the DENY rule is named in the log" log_has \
     'L4 flow denied: tcp 198.18.0.3:[0-9]* -> 198.18.0.2:5432 (cluster.local/ns/e2e/sa/client-a): denied by DENY policy e2e/srv-l4 rule 0'
 
-echo "# fail closed: the proxy is gone, new flows are dropped"
-kill -KILL "$PROXY_PID"
-wait "$PROXY_PID" 2>/dev/null || true
-# Its verdict process dies with it (parent-death signal).
 no_verdicts() {
 	for pid in $(ip netns pids "$SRV"); do
 		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = weft-proxy ] &&
@@ -218,6 +214,23 @@ no_verdicts() {
 	done
 	return 0
 }
+echo "# a graceful stop ends the verdict process too"
+kill -TERM "$PROXY_PID"
+rc=0
+wait "$PROXY_PID" || rc=$?
+expect_eq "weft-proxy --l4-queue exits 0 on SIGTERM" 0 "$rc"
+check "no verdict process is left" no_verdicts
+# Kept for the sanitizer check at exit: the restart truncates the log.
+mv "$T/proxy-srv.log" "$T/proxy-srv-first.log"
+proxy_start "$SRV" srv --labels app=srv --l4-queue 7 --l4-fail-open
+udp "$A"
+check "restarted (with the queue's fail-open flag): UDP from a passes" \
+    received "$MSG"
+
+echo "# fail closed: the proxy is gone, new flows are dropped"
+kill -KILL "$PROXY_PID"
+wait "$PROXY_PID" 2>/dev/null || true
+# Its verdict process dies with it (parent-death signal).
 eventually "the verdict process is gone with the proxy" no_verdicts
 udp "$B"
 check "without the proxy, UDP is dropped (fail closed)" not_received "$MSG"
