@@ -31,6 +31,7 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/ratelimit.c src/proxy/ratelimit.h \
 	src/proxy/jwks_fetch.c src/proxy/jwks_fetch.h \
 	src/proxy/l4_queue.c src/proxy/l4_queue.h \
+	src/proxy/l4_packet.c src/proxy/l4_packet.h \
 	src/proxy/l4_verdict.c src/proxy/l4_verdict.h
 src_proxy_weft_proxy_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) \
 	$(JANSSON_CFLAGS) $(OPENSSL_CFLAGS) $(LIBJWT_CFLAGS) $(NFQ_CFLAGS)

@@ -26,9 +26,15 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/tls_hello/app-alpn \
 	tests/fuzz/corpus/tls_hello/mesh-tls13 \
 	tests/fuzz/corpus/tls_hello/plaintext \
-	tests/fuzz/corpus/tls_hello/tls12-no-alpn
+	tests/fuzz/corpus/tls_hello/tls12-no-alpn \
+	tests/fuzz/fuzz_l4_packet.c \
+	tests/fuzz/corpus/l4_packet/tcp4-options \
+	tests/fuzz/corpus/l4_packet/tcp6-hop-frag \
+	tests/fuzz/corpus/l4_packet/udp4 \
+	tests/fuzz/corpus/l4_packet/udp6
 
-CLEANFILES += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_tls_hello
+CLEANFILES += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_tls_hello \
+	tests/fuzz/fuzz_l4_packet
 
 .PHONY: fuzz
 fuzz:
@@ -37,4 +43,7 @@ fuzz:
 	test $$? -eq 77
 	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
 	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) tls_hello \
+	|| test $$? -eq 77
+	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
+	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) l4_packet \
 	|| test $$? -eq 77

@@ -59,6 +59,7 @@ tests_unit_test_jwks_fetch_LDADD = src/lib/libweft.a $(CMOCKA_LIBS) \
 check_PROGRAMS += tests/unit/test_l4_verdict
 TESTS += tests/unit/test_l4_verdict
 tests_unit_test_l4_verdict_SOURCES = tests/unit/test_l4_verdict.c \
+	src/proxy/l4_packet.c src/proxy/l4_packet.h \
 	src/proxy/l4_verdict.c src/proxy/l4_verdict.h src/proxy/netaddr.c \
 	$(PROXY_POLICY_SOURCES)
 tests_unit_test_l4_verdict_CFLAGS = $(PROXY_POLICY_CFLAGS) \
