@@ -16,8 +16,8 @@
 #              DURATION s, counted at the receiver (only the first packet
 #              of the flow is queued);
 #   flows/s    FLOWS request/response exchanges, each from a new socket
-#              (a new source port: a new conntrack flow, so each one is
-#              queued and judged), one at a time.
+#              bound to its own source port (a new conntrack flow, so each
+#              one is queued and judged), one at a time.
 # Everything stays in the two namespaces made here (no route out); every
 # wait is bounded; the EXIT trap stops what this script started (by PID)
 # and deletes its namespaces, with their conntrack entries.
@@ -100,7 +100,7 @@ for v in ROUNDS DURATION FLOWS; do
 done
 ((ROUNDS >= 1 && ROUNDS <= 5)) || die "ROUNDS must be 1..5"
 ((DURATION >= 1 && DURATION <= 10)) || die "DURATION must be 1..10 s"
-((FLOWS >= 100 && FLOWS <= 20000)) || die "FLOWS must be 100..20000"
+((FLOWS >= 100 && FLOWS <= 20000)) || die "FLOWS must be 100..20000"  # ports 20000-39999
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, iptables)"
 [ -n "$WEFT_BUILDDIR" ] || die "set WEFT_BUILDDIR (make bench-l4 does)"
 PROXY=$WEFT_BUILDDIR/src/proxy/weft-proxy
@@ -172,7 +172,7 @@ def flows(addr, port, n, src):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(0.5)
         try:
-            s.bind((src, 0))
+            s.bind((src, 20000 + i))
             s.sendto(b"f%d" % i, (addr, port))
             s.recv(64)
             ok += 1
@@ -287,11 +287,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		esac
 		read -r _ pps < <(in_ns "$NS_CLI" timeout $((DURATION + 20)) \
 		    python3 "$RUNDIR/udp.py" blast "$SRV_IP" "$PORT" "$DURATION")
+		if [ "$m" = queue ]; then
+			blast_verdicts=$(l4_metric 'weft_l4_verdicts_total{verdict="accept"}')
+		fi
 		read -r ok fps us < <(in_ns "$NS_CLI" timeout $((FLOWS / 50 + 60)) \
 		    python3 "$RUNDIR/udp.py" flows "$SRV_IP" "$PORT" "$FLOWS" "$src")
 		[ "$ok" = "$FLOWS" ] || die "$m: $ok of $FLOWS flows answered"
 		if [ "$m" = queue ]; then
 			accepted=$(l4_metric 'weft_l4_verdicts_total{verdict="accept"}')
+			accepted=$((accepted - blast_verdicts))
+			printf 'queue: %s verdicts for the one-flow run, %s for %s flows\n' \
+			    "$blast_verdicts" "$accepted" "$FLOWS"
 			((accepted >= FLOWS)) ||
 			    die "queue: only $accepted verdicts for $FLOWS flows"
 			mode_queue_off

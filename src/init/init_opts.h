@@ -14,6 +14,8 @@
 /* The proxy's own ports, never captured inbound. */
 #define INIT_OWN_PORT_LO 15000
 #define INIT_OWN_PORT_HI 15099
+/* The connection mark bit of flows the L4 queue has judged. */
+#define INIT_L4_MARK 0x1000
 
 struct init_portrange {
 	uint16_t lo;

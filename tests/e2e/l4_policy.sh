@@ -40,6 +40,16 @@ try:
 except OSError:
     pass
 EOF
+# udp_stream.py ADDR PORT TEXT N: N datagrams TEXT-1 .. TEXT-N from one
+# socket, one way (conntrack sees no reply: the flow stays NEW).
+cat >"$T/udp_stream.py" <<'EOF'
+import socket, sys, time
+
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(1, int(sys.argv[4]) + 1):
+    s.sendto(("%s-%d" % (sys.argv[3], i)).encode(), (sys.argv[1], int(sys.argv[2])))
+    time.sleep(0.01)
+EOF
 mkdir "$T/www"
 echo pong >"$T/www/index.html"
 
@@ -163,6 +173,11 @@ check "denied flows are counted as weft_denied_total{reason=l4}" \
     test "$(metric "$SRV" weft_denied_total reason=l4)" -ge 2
 check "accepted flows are counted" \
     test "$(metric "$SRV" weft_l4_verdicts_total verdict=accept)" -ge 2
+before=$(metric "$SRV" weft_l4_verdicts_total verdict=accept)
+in_ns "$A" "$PY" "$T/udp_stream.py" 198.18.0.2 5353 stream 20
+check "a one-way UDP stream passes whole" received stream-20
+expect_eq "a one-way UDP stream is judged once (connmark), not per packet" \
+    $((before + 1)) "$(metric "$SRV" weft_l4_verdicts_total verdict=accept)"
 eventually "a denied flow is logged with the rule that decided" log_has \
     'L4 flow denied: [a-z]* 198.18.0.4:[0-9]* -> 198.18.0.2:[0-9]* (unknown source): no ALLOW policy matched; nearest: e2e/srv-l4 rule 0, failed from\[0\].source.principals'
 
