@@ -13,8 +13,8 @@
 # pod pays anyway) and queue (weft-init and weft-proxy --l4-queue).
 # Two figures per mode, each run ROUNDS times (modes alternate):
 #   packets/s  one flow, as many datagrams as one sender makes in
-#              DURATION s, counted at the receiver (only the first packet
-#              of the flow is queued);
+#              DURATION s, counted at the receiver (only the packets sent
+#              before the first verdict are queued);
 #   flows/s    FLOWS request/response exchanges, each from a new socket
 #              bound to its own source port (a new conntrack flow, so each
 #              one is queued and judged), one at a time.
@@ -208,7 +208,10 @@ done
 ip -n "$NS_CLI" link set "$VETH_CLI" up
 ip -n "$NS_SRV" link set "$VETH_SRV" up
 
-in_ns "$NS_SRV" python3 "$RUNDIR/udp.py" recv "$PORT" >"$RUNDIR/recv.log" 2>&1 &
+# Started with ip netns exec itself (which execs), so that $! is the
+# process to stop, not a subshell.
+ip netns exec "$NS_SRV" python3 "$RUNDIR/udp.py" recv "$PORT" \
+    >"$RUNDIR/recv.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 1 50); do
 	[ -z "$(in_ns "$NS_SRV" ss -Hlun "sport = :$PORT")" ] || break
@@ -232,7 +235,7 @@ chmod 644 "$RUNDIR/srv.db"
 
 mode_queue_on() {
 	in_ns "$NS_SRV" "$INIT" --l4-queue "$QUEUE" >"$RUNDIR/init.log" 2>&1
-	in_ns "$NS_SRV" "$PROXY" --uid "$PROXY_UID" --workload srv \
+	ip netns exec "$NS_SRV" "$PROXY" --uid "$PROXY_UID" --workload srv \
 	    --namespace bench --labels app=srv --db "$RUNDIR/srv.db" \
 	    --access-log off --l4-queue "$QUEUE" >"$RUNDIR/proxy.log" 2>&1 &
 	PX_PID=$!
@@ -259,6 +262,7 @@ mode_queue_off() {
 	local p
 	local -a keep=()
 	stop_pid "$PX_PID"
+	! kill -0 "$PX_PID" 2>/dev/null || die "weft-proxy $PX_PID did not stop"
 	for p in "${PIDS[@]}"; do
 		[ "$p" = "$PX_PID" ] || keep+=("$p")
 	done
