@@ -115,7 +115,7 @@ done
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/weft-l4-bench.XXXXXX")
+RUNDIR=$(mktemp -d -t weft-l4-bench.XXXXXX)
 chmod 755 "$RUNDIR"
 
 cat >"$RUNDIR/udp.py" <<'EOF'

@@ -446,8 +446,9 @@ l4_child_read(struct l4_child *c, char *buf, size_t size)
 	}
 }
 
-static void __attribute__((noreturn)) l4_child_main(struct l4_queue *q,
-    const struct proxy_conf *conf, struct l4_shared *sh, pid_t parent)
+static void __attribute__((noreturn))
+l4_child_main(struct l4_queue *q, const struct proxy_conf *conf,
+    struct l4_shared *sh, pid_t parent, int ready)
 {
 	static char buf[L4_RECV_BUF];
 	struct l4_child c;
@@ -464,10 +465,15 @@ static void __attribute__((noreturn)) l4_child_main(struct l4_queue *q,
 	policy_db_identity(c.db, conf->namespace, conf->labels);
 	pfd.fd = mnl_socket_get_fd(q->nl);
 	pfd.events = POLLIN;
-	log_info("L4 verdicts on NFQUEUE %d (fail %s), uid %u, "
+	l4_child_reload(&c);
+	log_info("L4 verdicts on NFQUEUE %d (fail %s when full), uid %u, "
 		 "CAP_NET_ADMIN only",
 	    q->num, conf->l4_fail_open ? "open" : "closed",
 	    (unsigned int)geteuid());
+	/* The proxy waits for this before it serves. */
+	if (write(ready, "r", 1) != 1)
+		_exit(1);
+	close(ready);
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec > next.tv_sec ||
@@ -494,14 +500,36 @@ l4_queue_spawn(
     struct l4_queue *q, const struct proxy_conf *conf, struct l4_shared *sh)
 {
 	pid_t parent = getpid(), pid;
+	ssize_t n;
+	int fds[2];
+	char c = 0;
 
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		log_warn("L4 verdicts: pipe");
+		return -1;
+	}
 	fflush(stderr);
 	if ((pid = fork()) == -1) {
 		log_warn("L4 verdicts: fork");
+		close(fds[0]);
+		close(fds[1]);
 		return -1;
 	}
-	if (pid > 0)
+	if (pid > 0) {
+		/* A child that fails to start closes the pipe unwritten. */
+		close(fds[1]);
+		do
+			n = read(fds[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		close(fds[0]);
+		if (n != 1 || c != 'r') {
+			log_warnx("L4 verdicts: the verdict process did not "
+				  "start");
+			return -1;
+		}
 		return pid;
+	}
+	close(fds[0]);
 	/* Dies with the proxy: then the queue has no reader (fail closed
 	 * unless weft-init gave the rules --queue-bypass). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
@@ -513,5 +541,5 @@ l4_queue_spawn(
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	l4_child_main(q, conf, sh, parent);
+	l4_child_main(q, conf, sh, parent, fds[1]);
 }

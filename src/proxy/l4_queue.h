@@ -55,8 +55,9 @@ void l4_shared_trust_domain(struct l4_shared *sh, const char *td);
  * Forks the verdict process on q, for the workload of conf, counting in
  * sh. Called while the proxy still holds its privileges: the child
  * keeps CAP_NET_ADMIN only (as conf's uid when started as root), and
- * is killed when the proxy exits. Returns the child's pid, or -1 with
- * a logged reason.
+ * is killed when the proxy exits. Returns the child's pid once it is
+ * ready (privileges dropped, the policy DB read), or -1 with a logged
+ * reason.
  */
 pid_t l4_queue_spawn(
     struct l4_queue *q, const struct proxy_conf *conf, struct l4_shared *sh);
