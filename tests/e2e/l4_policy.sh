@@ -126,6 +126,16 @@ refused "needs CAP_NET_ADMIN" --l4-queue 7
 refused "--l4-fail-open needs --l4-queue" --l4-fail-open
 
 proxy_start "$SRV" srv --labels app=srv --l4-queue 7
+# caps PID: the effective and permitted capability sets and the uid.
+caps() {
+	awk '/^CapEff:/ { e = $2 } /^CapPrm:/ { p = $2 } /^Uid:/ { u = $2 }
+	    END { print e, p, u }' "/proc/$1/status"
+}
+expect_eq "the proxy keeps no capability" \
+    "0000000000000000 0000000000000000 $PROXY_UID" "$(caps "$PROXY_PID")"
+VERDICT_PID=$(pgrep -P "$PROXY_PID" | head -n 1)
+expect_eq "its verdict process keeps CAP_NET_ADMIN alone" \
+    "0000000000001000 0000000000001000 $PROXY_UID" "$(caps "$VERDICT_PID")"
 AS_ROOT=1 refused "another process reads this queue" --l4-queue 7
 
 N=0
