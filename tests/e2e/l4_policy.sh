@@ -207,6 +207,22 @@ check "after the change, TCP from b passes" tcp_ok "$B"
 check "after the change, TCP from a is dropped" tcp_refused "$A"
 check "the proxy was not restarted" kill -0 "$PROXY_PID"
 
+echo "# outbound flows are the destination's business: accepted"
+bg "$A" udp-a "$PY" "$T/udp_recv.py" 5353
+for _ in $(seq 1 100); do
+	in_ns "$A" ss -Hlun "sport = :5353" | grep -q . && break
+	sleep 0.1
+done
+before=$(metric "$SRV" weft_l4_verdicts_total verdict=accept)
+in_ns "$SRV" "$PY" "$T/udp_send.py" 198.18.0.3 5353 outbound-1
+out_received() {
+	grep -qx outbound-1 "$T/udp-a.log"
+}
+eventually "UDP from the server pod to a passes (queued at OUTPUT)" \
+    out_received
+expect_eq "the outbound flow got an accept verdict" $((before + 1)) \
+    "$(metric "$SRV" weft_l4_verdicts_total verdict=accept)"
+
 echo "# a DENY policy on one port, by principal: UDP from a allowed again"
 cat >"$T/policy3.yaml" <<'EOF'
 apiVersion: security.istio.io/v1
