@@ -46,3 +46,17 @@ bench-sync: src/server/weft-server$(EXEEXT) src/sync/weft-sync$(EXEEXT) \
     bench/snapshot-load$(EXEEXT)
 	WEFT_BUILDDIR='$(abs_top_builddir)' \
 	$(SHELL) $(srcdir)/bench/sync-scale.sh $(BENCH_SYNC_ARGS)
+
+# `make bench-l4` (as root) measures what the L4 policy queue costs UDP:
+# packets/s of one flow and new flows/s, without and with weft-init
+# --l4-queue and weft-proxy --l4-queue (bench/l4-bench.sh, under 2 min);
+# the table is appended to bench/RESULTS.md.  Options through
+# BENCH_L4_ARGS, e.g. make bench-l4 BENCH_L4_ARGS=-q.
+EXTRA_DIST += bench/l4-bench.sh
+
+.PHONY: bench-l4
+bench-l4: src/proxy/weft-proxy$(EXEEXT) src/init/weft-init$(EXEEXT) \
+    src/ctl/weftctl$(EXEEXT)
+	WEFT_BUILDDIR='$(abs_top_builddir)' \
+	$(SHELL) $(srcdir)/bench/l4-bench.sh \
+	    -o '$(srcdir)/bench/RESULTS.md' $(BENCH_L4_ARGS)

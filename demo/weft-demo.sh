@@ -11,6 +11,8 @@
 #   batch    (198.18.10.39, no sidecar) --curl--> orders-v1
 #   billing-vm (198.18.10.40, a "VM": weftctl join, then the systemd
 #              units' command lines) <--> shop, orders
+#   frontend, legacy --UDP :5353, TCP :5432--> db (198.18.10.50, L4 policy
+#                                              through NFQUEUE)
 #
 # Everything stays inside namespaces this script creates (no route out)
 # and is removed when it ends.
@@ -516,6 +518,68 @@ for i in $(seq 1 40); do
 done
 wait "$TAP_PID" 2>/dev/null || true
 sed 's/^/  /' "$T/tap.log"
+say "18. L4 policy: UDP and an opaque TCP port obey AuthorizationPolicy too"
+pod_new db 198.18.10.50
+DB=$POD
+in_ns "$DB" "$WEFT_INIT" --l4-queue 3 --exclude-inbound-ports 5432 >"$T/init-db.log" 2>&1
+cat >"$T/db-l4.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: frontend}
+spec: {address: 198.18.10.1, serviceAccount: frontend, labels: {app: frontend}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: db-l4}
+spec:
+  selector: {matchLabels: {app: db}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/frontend]}}]
+    to: [{operation: {ports: ["5432", "5353"]}}]
+YAML
+sed 's/^/  /' "$T/db-l4.yaml"
+run "weftctl --db db/policy.db apply -f db-l4.yaml"
+"$WEFT_BUILDDIR/src/ctl/weftctl" --db "$T/db.db" apply -f "$T/db-l4.yaml" | sed 's/^/  /'
+chmod 644 "$T/db.db"
+run "weft-init --l4-queue 3 --exclude-inbound-ports 5432; weft-proxy ... --l4-queue 3   # in db"
+proxy_start "$DB" db --labels app=db --l4-queue 3
+bg "$DB" db-app "$WEFT_TESTD" --listen 0.0.0.0:5432 --name db
+wait_listen "$DB" 5432
+echo "  db: 198.18.10.50, a TCP service on the excluded port 5432, sidecar pid $PROXY_PID"
+run "curl http://198.18.10.50:5432/   # from frontend (service account frontend)"
+http_status "$FRONTEND" http://198.18.10.50:5432/
+run "curl --max-time 2 http://198.18.10.50:5432/   # from legacy (unknown)"
+in_ns "$LEGACY" curl -sS --max-time 2 -o /dev/null http://198.18.10.50:5432/ 2>&1 |
+    sed 's/^/  /' || true
+if command -v python3 >/dev/null; then
+	bg "$DB" db-udp python3 -u -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5353))
+while True:
+    print(s.recvfrom(64)[0].decode(errors="replace"), flush=True)'
+	for _ in $(seq 1 50); do
+		in_ns "$DB" ss -Hlun "sport = :5353" | grep -q . && break
+		sleep 0.1
+	done
+	run "echo hello | udp 198.18.10.50:5353   # from frontend, then from legacy"
+	for p in frontend legacy; do
+		eval "ns=\$${p^^}"
+		in_ns "$ns" python3 -c 'import socket, sys
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("198.18.10.50", 5353))' "hello from $p"
+	done
+	for _ in $(seq 1 20); do
+		grep -q frontend "$T/db-udp.log" && break
+		sleep 0.1
+	done
+	echo "  the UDP server received: $(paste -sd, "$T/db-udp.log")"
+fi
+run "curl -s http://127.0.0.1:15020/metrics | grep -E 'weft_l4|reason=\"l4\"'   # in db"
+in_ns "$DB" curl -s --max-time 5 http://127.0.0.1:15020/metrics |
+    grep -E '^weft_l4_verdicts|^weft_denied_total\{reason="l4"' | sed 's/^/  /'
+echo "  the sidecar's log:"
+grep -m 1 'L4 flow denied' "$T/proxy-db.log" | sed 's/^/  /'
 
 say "Done. The pods and sidecars are removed now."
 echo "Try it yourself: tests/e2e/*.sh build the same pods; see README."

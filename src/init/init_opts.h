@@ -14,6 +14,8 @@
 /* The proxy's own ports, never captured inbound. */
 #define INIT_OWN_PORT_LO 15000
 #define INIT_OWN_PORT_HI 15099
+/* The connection mark bit of flows the L4 queue has judged. */
+#define INIT_L4_MARK 0x1000
 
 struct init_portrange {
 	uint16_t lo;
@@ -46,7 +48,8 @@ struct init_opts {
 	struct init_ports exclude_inbound;
 	struct init_ports exclude_outbound;
 	struct init_cidrs exclude_cidrs;
-	int l4_queue; /* NFQUEUE number, or -1 for none */
+	int l4_queue;     /* NFQUEUE number, or -1 for none */
+	int l4_fail_open; /* --queue-bypass: pass when nobody reads */
 };
 
 /* Fills o with the defaults (proxy uid and gid 1337, ports 15001 and

@@ -309,16 +309,33 @@ init_rules_nat(struct init_table *t, const struct init_opts *o, int family)
 }
 
 /*
- * The mangle table: the first packet of every connection the proxy does
- * not see (UDP, and TCP to excluded ports) goes to the proxy's NFQUEUE
- * for an L4 verdict. No --queue-bypass: with no proxy reading the
- * queue, the packets are dropped (fail closed).
+ * The mangle table: the first packet of every flow the proxy does not
+ * see (UDP, and TCP to excluded ports) goes to the proxy's NFQUEUE for
+ * an L4 verdict. Conntrack calls a flow NEW until it sees a reply, so a
+ * one-way UDP stream would be NEW packet after packet: WEFT_L4_QUEUE
+ * marks the connection (INIT_L4_MARK) before it queues the packet. A
+ * dropped packet takes its unconfirmed connection, mark included, with
+ * it, so the next packet is judged again; once one is accepted, the
+ * mark lets the rest of the flow through. Without --l4-fail-open there
+ * is no --queue-bypass: with no proxy reading the queue, the packets
+ * are dropped (fail closed); with it, they pass.
  */
+/* What both L4 chains end with: flows judged already, then UDP. */
+static void
+init_rules_l4_common(struct init_buf *b, const char *chain)
+{
+	init_buf_printf(
+	    b, "-A %s -m conntrack ! --ctstate NEW -j RETURN\n", chain);
+	init_buf_printf(b, "-A %s -m connmark --mark 0x%x/0x%x -j RETURN\n",
+	    chain, INIT_L4_MARK, INIT_L4_MARK);
+	init_buf_printf(b, "-A %s -p udp -j WEFT_L4_QUEUE\n", chain);
+}
+
 static void
 init_rules_mangle(struct init_table *t, const struct init_opts *o, int family)
 {
 	struct init_buf *b = t->rules;
-	char cidr[64], target[48];
+	char cidr[64];
 	size_t i;
 
 	t->name = "mangle";
@@ -328,16 +345,14 @@ init_rules_mangle(struct init_table *t, const struct init_opts *o, int family)
 		return;
 	t->chains[t->nchains++] = "WEFT_L4_INBOUND";
 	t->chains[t->nchains++] = "WEFT_L4_OUTPUT";
+	t->chains[t->nchains++] = "WEFT_L4_QUEUE";
 	t->jumps[t->njumps++] = "-A PREROUTING -j WEFT_L4_INBOUND";
 	t->jumps[t->njumps++] = "-A OUTPUT -j WEFT_L4_OUTPUT";
-	snprintf(target, sizeof(target), "NFQUEUE --queue-num %d", o->l4_queue);
 
 	init_buf_printf(b, "-A WEFT_L4_INBOUND -i lo -j RETURN\n");
-	init_buf_printf(b,
-	    "-A WEFT_L4_INBOUND -m conntrack ! --ctstate NEW "
-	    "-j RETURN\n");
-	init_buf_printf(b, "-A WEFT_L4_INBOUND -p udp -j %s\n", target);
-	init_rules_ports(b, "WEFT_L4_INBOUND", &o->exclude_inbound, target);
+	init_rules_l4_common(b, "WEFT_L4_INBOUND");
+	init_rules_ports(
+	    b, "WEFT_L4_INBOUND", &o->exclude_inbound, "WEFT_L4_QUEUE");
 
 	init_buf_printf(b, "-A WEFT_L4_OUTPUT -o lo -j RETURN\n");
 	init_buf_printf(b,
@@ -346,18 +361,22 @@ init_rules_mangle(struct init_table *t, const struct init_opts *o, int family)
 	init_buf_printf(b,
 	    "-A WEFT_L4_OUTPUT -m owner --gid-owner %lu -j RETURN\n",
 	    (unsigned long)o->proxy_gid);
-	init_buf_printf(b,
-	    "-A WEFT_L4_OUTPUT -m conntrack ! --ctstate NEW "
-	    "-j RETURN\n");
-	init_buf_printf(b, "-A WEFT_L4_OUTPUT -p udp -j %s\n", target);
-	init_rules_ports(b, "WEFT_L4_OUTPUT", &o->exclude_outbound, target);
+	init_rules_l4_common(b, "WEFT_L4_OUTPUT");
+	init_rules_ports(
+	    b, "WEFT_L4_OUTPUT", &o->exclude_outbound, "WEFT_L4_QUEUE");
 	for (i = 0; i < o->exclude_cidrs.n; i++) {
 		if (o->exclude_cidrs.v[i].family != family)
 			continue;
 		init_opts_cidr_str(&o->exclude_cidrs.v[i], cidr, sizeof(cidr));
-		init_buf_printf(
-		    b, "-A WEFT_L4_OUTPUT -d %s -p tcp -j %s\n", cidr, target);
+		init_buf_printf(b,
+		    "-A WEFT_L4_OUTPUT -d %s -p tcp -j WEFT_L4_QUEUE\n", cidr);
 	}
+
+	init_buf_printf(b,
+	    "-A WEFT_L4_QUEUE -j CONNMARK --set-xmark 0x%x/0x%x\n",
+	    INIT_L4_MARK, INIT_L4_MARK);
+	init_buf_printf(b, "-A WEFT_L4_QUEUE -j NFQUEUE --queue-num %d%s\n",
+	    o->l4_queue, o->l4_fail_open ? " --queue-bypass" : "");
 }
 
 void

@@ -33,6 +33,7 @@ enum {
 	OPT_EXCLUDE_OUTBOUND,
 	OPT_EXCLUDE_CIDRS,
 	OPT_L4_QUEUE,
+	OPT_L4_FAIL_OPEN,
 	OPT_DRY_RUN,
 	OPT_CLEANUP,
 	OPT_VERSION,
@@ -48,6 +49,7 @@ static const struct option init_longopts[] = {
     {"exclude-outbound-ports", required_argument, NULL, OPT_EXCLUDE_OUTBOUND},
     {"exclude-outbound-cidrs", required_argument, NULL, OPT_EXCLUDE_CIDRS},
     {"l4-queue", required_argument, NULL, OPT_L4_QUEUE},
+    {"l4-fail-open", no_argument, NULL, OPT_L4_FAIL_OPEN},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"cleanup", no_argument, NULL, OPT_CLEANUP},
     {"help", no_argument, NULL, 'h'},
@@ -79,8 +81,8 @@ init_usage(FILE *f)
 	    "                 [--exclude-inbound-ports LIST] "
 	    "[--exclude-outbound-ports LIST]\n"
 	    "                 [--exclude-outbound-cidrs LIST] [--l4-queue N] "
-	    "[--dry-run]\n"
-	    "                 [--cleanup]\n"
+	    "[--l4-fail-open]\n"
+	    "                 [--dry-run] [--cleanup]\n"
 	    "       weft-init --help | --version\n"
 	    "\n"
 	    "Installs the iptables and ip6tables rules that send the TCP "
@@ -108,6 +110,8 @@ init_usage(FILE *f)
 	    "captured\n"
 	    "  --l4-queue N         send UDP and uncaptured TCP connections "
 	    "to NFQUEUE N\n"
+	    "  --l4-fail-open       let them pass when no proxy reads the "
+	    "queue\n"
 	    "  --dry-run            print the iptables-restore input, change "
 	    "nothing\n"
 	    "  --cleanup            remove the rules weft-init installed\n"
@@ -207,6 +211,9 @@ init_parse_args(
 			    init_opts_queue(optarg, &o->l4_queue, &cause),
 			    "--l4-queue", &cause);
 			break;
+		case OPT_L4_FAIL_OPEN:
+			o->l4_fail_open = 1;
+			break;
 		case OPT_DRY_RUN:
 			*dry_run = 1;
 			break;
@@ -243,6 +250,8 @@ init_parse_args(
 		    "unexpected argument \"%s\" (see --help)", argv[optind]);
 	if (!gid_set)
 		o->proxy_gid = o->proxy_uid;
+	if (o->l4_fail_open && o->l4_queue < 0)
+		init_usage_error("--l4-fail-open needs --l4-queue");
 	if (o->inbound_port == o->outbound_port)
 		init_usage_error("--inbound-port and --outbound-port are both "
 				 "%u: they must differ",

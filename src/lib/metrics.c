@@ -797,10 +797,28 @@ metrics_render(struct evbuffer *out, struct metrics_shard *const *shards,
 	for (i = 0; i < METRICS_DENY_COUNT; i++) {
 		for (v = 0, k = 0; k < nshards; k++)
 			v += get(&shards[k]->denied[i]);
+		if (i == METRICS_DENY_L4 && g->l4 != NULL)
+			v += get(&g->l4[METRICS_L4_DENY]);
 		evbuffer_add_printf(out,
 		    "weft_denied_total{reason=\"%s\"} %llu\n", deny_names[i],
 		    (unsigned long long)v);
 	}
+	if (g->l4 != NULL)
+		evbuffer_add_printf(out,
+		    "# HELP weft_l4_verdicts_total Verdicts on new flows of "
+		    "the "
+		    "L4 queue (UDP, uncaptured TCP).\n"
+		    "# TYPE weft_l4_verdicts_total counter\n"
+		    "weft_l4_verdicts_total{verdict=\"accept\"} %llu\n"
+		    "weft_l4_verdicts_total{verdict=\"drop\"} %llu\n"
+		    "# HELP weft_l4_malformed_packets_total Queued packets "
+		    "dropped as unreadable (not a whole UDP or TCP header).\n"
+		    "# TYPE weft_l4_malformed_packets_total counter\n"
+		    "weft_l4_malformed_packets_total %llu\n",
+		    (unsigned long long)get(&g->l4[METRICS_L4_ACCEPT]),
+		    (unsigned long long)(get(&g->l4[METRICS_L4_DENY]) +
+			get(&g->l4[METRICS_L4_MALFORMED])),
+		    (unsigned long long)get(&g->l4[METRICS_L4_MALFORMED]));
 	for (v = 0, k = 0; k < nshards; k++)
 		v += get(&shards[k]->overflow);
 	evbuffer_add_printf(out,

@@ -106,6 +106,14 @@ struct metrics_identity {
 	const char *version;   /* the workload's version label */
 };
 
+/* Counters of the L4 verdict process (shared memory, atomic). */
+enum metrics_l4 {
+	METRICS_L4_ACCEPT = 0,
+	METRICS_L4_DENY,      /* dropped by policy: weft_denied_total l4 */
+	METRICS_L4_MALFORMED, /* dropped: not a readable UDP/TCP packet */
+	METRICS_L4_COUNT,
+};
+
 /* Process-wide values rendered with the shards. */
 struct metrics_globals {
 	int64_t config_version;
@@ -116,6 +124,8 @@ struct metrics_globals {
 	double start_time;
 	uint64_t connections_active;
 	uint64_t tap_dropped; /* tap events lost to full queues or clients */
+	/* METRICS_L4_COUNT counters, or NULL without an L4 queue. */
+	const uint64_t *l4;
 };
 
 /* Creates an empty shard; exits on allocation failure (startup only). */

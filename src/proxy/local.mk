@@ -32,10 +32,13 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/route_match.c \
 	src/proxy/lb.c src/proxy/lb.h \
 	src/proxy/ratelimit.c src/proxy/ratelimit.h \
-	src/proxy/jwks_fetch.c src/proxy/jwks_fetch.h
+	src/proxy/jwks_fetch.c src/proxy/jwks_fetch.h \
+	src/proxy/l4_queue.c src/proxy/l4_queue.h \
+	src/proxy/l4_packet.c src/proxy/l4_packet.h \
+	src/proxy/l4_verdict.c src/proxy/l4_verdict.h
 src_proxy_weft_proxy_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) \
-	$(JANSSON_CFLAGS) $(OPENSSL_CFLAGS) $(LIBJWT_CFLAGS)
+	$(JANSSON_CFLAGS) $(OPENSSL_CFLAGS) $(LIBJWT_CFLAGS) $(NFQ_CFLAGS)
 # jwks_fetch.c fetches jwksUri's with the HTTPS client of libweft.a.
 src_proxy_weft_proxy_LDADD = src/lib/libweft.a $(LIBEVENT_SSL_LIBS) \
 	$(LIBEVENT_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) $(LIBJWT_LIBS) \
-	$(OPENSSL_LIBS) -lm
+	$(OPENSSL_LIBS) $(NFQ_LIBS) -lm

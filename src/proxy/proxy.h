@@ -39,8 +39,9 @@ struct proxy_conf {
 	const char *version_label; /* "version" from --labels, or "unknown" */
 	uid_t uid;                 /* the uid weft-init excludes */
 	gid_t gid;
-	int uid_given; /* --uid: drop from root to uid */
-	int l4_queue;
+	int uid_given;          /* --uid: drop from root to uid */
+	int l4_queue;           /* NFQUEUE number, or -1 */
+	int l4_fail_open;       /* the kernel accepts when the queue is full */
 	const char *access_log; /* path, "-" (stderr) or "off" */
 	enum log_level log_level;
 	int outbound_port;

@@ -46,6 +46,7 @@ enum {
 	OPT_TRACE_COLLECTOR,
 	OPT_TRACE_FORMAT,
 	OPT_TRACE_SAMPLING,
+	OPT_L4_FAIL_OPEN,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -61,6 +62,7 @@ static const struct option proxy_options[] = {
     {"uid", required_argument, NULL, OPT_UID},
     {"gid", required_argument, NULL, OPT_GID},
     {"l4-queue", required_argument, NULL, OPT_L4_QUEUE},
+    {"l4-fail-open", no_argument, NULL, OPT_L4_FAIL_OPEN},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"outbound-port", required_argument, NULL, OPT_OUTBOUND_PORT},
@@ -94,7 +96,8 @@ proxy_usage(FILE *f)
 	    "--namespace NS\n"
 	    "                  [--service-account SA] [--labels k=v,...] "
 	    "[--locality R/Z/N]\n"
-	    "                  [--uid UID] [--gid GID] [--l4-queue N]\n"
+	    "                  [--uid UID] [--gid GID] [--l4-queue N] "
+	    "[--l4-fail-open]\n"
 	    "                  [--access-log PATH|-|off] [--log-level LEVEL]\n"
 	    "                  [--outbound-port P] [--inbound-port P] "
 	    "[--admin-port P]\n"
@@ -236,6 +239,9 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 			c->l4_queue = (int)conf_number(
 			    "l4-queue", optarg, 0, 65535, "a queue number");
 			break;
+		case OPT_L4_FAIL_OPEN:
+			c->l4_fail_open = 1;
+			break;
 		case OPT_ACCESS_LOG:
 			c->access_log = optarg;
 			break;
@@ -358,9 +364,8 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 	    c->admin_port == c->metrics_port)
 		fatalx("the outbound, inbound, admin and metrics ports must "
 		       "differ");
-	if (c->l4_queue != -1)
-		fatalx("--l4-queue: L4 policy through NFQUEUE is not available "
-		       "in this version of weft-proxy");
+	if (c->l4_fail_open && c->l4_queue == -1)
+		fatalx("--l4-fail-open needs --l4-queue");
 	if (c->idle_timeout_ms == 0 || c->connect_timeout_ms == 0 ||
 	    c->header_timeout_ms == 0)
 		fatalx("timeouts must be greater than zero");

@@ -369,16 +369,14 @@ snapshot_peer_auth_strict(const struct snapshot *s, int port)
 	return s->mtls_mode == SNAP_MTLS_STRICT;
 }
 
-const struct snap_peer *
-snapshot_peer(const struct snapshot *s, const struct sockaddr_storage *addr)
+/* The address key of addr's IP (port 0); -1 when it is not IP. */
+static int
+snap_ipkey(uint8_t *key, const struct sockaddr_storage *addr)
 {
 	static const uint8_t v4mapped[12] = {
 	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	uint8_t key[SNAP_ADDRKEY_LEN];
 	const uint8_t *ip;
 
-	if (s == NULL)
-		return NULL;
 	if (addr->ss_family == AF_INET)
 		snap_addrkey(key, AF_INET,
 		    &((const struct sockaddr_in *)addr)->sin_addr, 0);
@@ -390,6 +388,27 @@ snapshot_peer(const struct snapshot *s, const struct sockaddr_storage *addr)
 		else
 			snap_addrkey(key, AF_INET6, ip, 0);
 	} else
+		return -1;
+	return 0;
+}
+
+const struct snap_peer *
+snapshot_workload_at(
+    const struct snapshot *s, const struct sockaddr_storage *addr)
+{
+	uint8_t key[SNAP_ADDRKEY_LEN];
+
+	if (s == NULL || snap_ipkey(key, addr) == -1)
+		return NULL;
+	return snap_htab_get(&s->idents, (const char *)key, sizeof(key));
+}
+
+const struct snap_peer *
+snapshot_peer(const struct snapshot *s, const struct sockaddr_storage *addr)
+{
+	uint8_t key[SNAP_ADDRKEY_LEN];
+
+	if (s == NULL || snap_ipkey(key, addr) == -1)
 		return NULL;
 	return snap_htab_get(&s->peers, (const char *)key, sizeof(key));
 }
@@ -609,6 +628,7 @@ snapshot_free(struct snapshot *s)
 	snap_hostidx_free(&s->service_idx);
 	snap_htab_free(&s->addrs);
 	snap_htab_free(&s->peers);
+	snap_htab_free(&s->idents);
 	for (c = s->mem; c != NULL; c = next) {
 		next = c->next;
 		free(c);

@@ -387,6 +387,15 @@ const struct snap_peer *snapshot_peer(
     const struct snapshot *s, const struct sockaddr_storage *addr);
 
 /*
+ * The workload at addr's IP, sidecar or not (any WorkloadEntry or
+ * registered workload whose address is an IP literal; the first one
+ * when several share it; IPv4-mapped IPv6 taken as IPv4), or NULL:
+ * how the L4 policy knows a source by its address.
+ */
+const struct snap_peer *snapshot_workload_at(
+    const struct snapshot *s, const struct sockaddr_storage *addr);
+
+/*
  * Looks a request up: the virtual host for authority (its host part,
  * without port or IPv6 brackets; see the host rules above), or failing
  * that for the service owning the original destination dst (a VIP of a

@@ -549,6 +549,30 @@ sb_peer_add(struct sb_ctx *c, const struct sb_wl *w)
 	snap_htab_put(s, &s->peers, (char *)key, sizeof(key), p, 0);
 }
 
+/*
+ * Indexes every workload by its address, sidecar or not, for the L4
+ * policy to know a source by its address (the first workload of an
+ * address wins).
+ */
+static void
+sb_ident_add(struct sb_ctx *c, const struct sb_wl *w)
+{
+	struct snapshot *s = c->p.s;
+	struct snap_peer *p;
+	uint8_t key[SNAP_ADDRKEY_LEN];
+
+	if (w->family == 0 || w->row->service_account == NULL ||
+	    w->row->service_account[0] == '\0')
+		return;
+	snap_addrkey(key, w->family, w->ip, 0);
+	if (snap_htab_get(&s->idents, (char *)key, sizeof(key)) != NULL)
+		return;
+	p = snap_alloc(s, sizeof(*p));
+	p->namespace = snap_strdup(s, w->row->namespace);
+	p->service_account = snap_strdup(s, w->row->service_account);
+	snap_htab_put(s, &s->idents, (char *)key, sizeof(key), p, 0);
+}
+
 static int
 sb_workloads(struct sb_ctx *c)
 {
@@ -590,6 +614,7 @@ sb_workloads(struct sb_ctx *c)
 			memcpy(w->ip, &a6, 16);
 		}
 		sb_peer_add(c, w);
+		sb_ident_add(c, w);
 		if (w->row->service_id != 0) {
 			struct sb_svc *sv = sb_find_svc(c, w->row->service_id);
 
@@ -1482,6 +1507,7 @@ sb_snapshot_new(int64_t version)
 	s->version = version;
 	snap_htab_init(&s->addrs, 0);
 	snap_htab_init(&s->peers, 0);
+	snap_htab_init(&s->idents, 0);
 	snap_htab_init(&s->vhost_idx.exact, 1);
 	snap_htab_init(&s->vhost_idx.suffix, 1);
 	snap_htab_init(&s->service_idx.exact, 1);

@@ -246,8 +246,10 @@ struct snapshot {
 
 	struct snap_hostidx vhost_idx;   /* host -> struct snap_vhost */
 	struct snap_hostidx service_idx; /* host -> struct snap_service */
-	struct snap_htab addrs; /* ip:port key -> struct snap_service */
-	struct snap_htab peers; /* ip key (port 0) -> struct snap_peer */
+	struct snap_htab addrs;  /* ip:port key -> struct snap_service */
+	struct snap_htab peers;  /* ip key (port 0) -> struct snap_peer */
+	struct snap_htab idents; /* ip key (port 0) -> struct snap_peer,
+				    every workload (L4 policy) */
 	/* PeerAuthentication of this workload: a mode, and per port. */
 	enum snap_mtls_mode mtls_mode;
 	struct snap_port_mtls {

@@ -7,6 +7,7 @@
 
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "jwks_fetch.h"
+#include "l4_queue.h"
 #include "policy_db.h"
 #include "proxy.h"
 #include "snapshot.h"
@@ -33,6 +35,67 @@
 #define TRACE_TIMEOUT_MS  2000
 
 static struct proxy px;
+static struct l4_shared *l4_sh; /* with the L4 verdict process */
+static pid_t l4_pid = -1;
+
+/*
+ * --l4-queue: the queue is bound while the proxy is still privileged,
+ * and handed to the verdict process (l4_queue.h), which keeps the
+ * capability the kernel wants on every verdict, so that this process
+ * can give up all of its own.
+ */
+static void
+proxy_l4_start(const struct proxy_conf *c)
+{
+	struct l4_queue *q;
+	char *cause = NULL;
+
+	if (c->l4_queue == -1)
+		return;
+	if ((q = l4_queue_open(c->l4_queue, c->l4_fail_open, &cause)) == NULL)
+		fatalx("--l4-queue %d: %s", c->l4_queue, cause);
+	l4_sh = l4_shared_new();
+	l4_shared_trust_domain(l4_sh, NULL);
+	px.globals.l4 = l4_sh->counters;
+	if ((l4_pid = l4_queue_spawn(q, c, l4_sh)) == -1)
+		fatalx("--l4-queue %d: cannot start the verdict process",
+		    c->l4_queue);
+	/* The child holds the socket, and the binding with it. */
+	l4_queue_free(q);
+}
+
+static void
+proxy_l4_stop(void)
+{
+	int status;
+
+	if (l4_pid == -1)
+		return;
+	if (kill(l4_pid, SIGTERM) == 0)
+		(void)waitpid(l4_pid, &status, 0);
+	l4_pid = -1;
+}
+
+static void
+proxy_chld_cb(evutil_socket_t sig, short what, void *arg)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != l4_pid)
+			continue;
+		l4_pid = -1;
+		log_warnx("the L4 verdict process (pid %ld) %s %d: new UDP and "
+			  "uncaptured TCP flows are dropped (fail closed, "
+			  "unless weft-init gave --l4-fail-open) until "
+			  "weft-proxy restarts",
+		    (long)pid,
+		    WIFSIGNALED(status) ? "died of signal" : "exited",
+		    WIFSIGNALED(status) ? WTERMSIG(status)
+					: WEXITSTATUS(status));
+	}
+}
 
 /*
  * The proxy's own traffic must not be captured, and weft-init exempts
@@ -69,6 +132,11 @@ proxy_privileges(const struct proxy_conf *c)
 		       "differs)",
 		    (unsigned int)geteuid(), (unsigned int)c->uid);
 	}
+	/* Capabilities granted to the proxy uid (for --l4-queue) too. */
+	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (l4_queue_caps(0) == -1)
+		fatalx("capabilities are left after the privilege drop; "
+		       "refusing to serve");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
 }
@@ -152,6 +220,9 @@ proxy_certs_set(struct tls_certs *c)
 	snprintf(px.principal, sizeof(px.principal), "%s",
 	    c != NULL ? c->spiffe : "unknown");
 	px.globals.cert_expiry = c != NULL ? (double)c->not_after : 0;
+	if (l4_sh != NULL)
+		l4_shared_trust_domain(
+		    l4_sh, c != NULL ? c->trust_domain : NULL);
 }
 
 /*
@@ -293,7 +364,7 @@ int
 main(int argc, char **argv)
 {
 	struct timeval poll = {DB_POLL_MS / 1000, (DB_POLL_MS % 1000) * 1000};
-	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *sig_term, *sig_int, *sig_hup, *sig_chld;
 	struct jwks_fetch_conf jwks;
 	char *cause = NULL;
 	int i;
@@ -302,6 +373,7 @@ main(int argc, char **argv)
 	proxy_conf_parse(&px.conf, argc, argv);
 	log_setlevel(px.conf.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	proxy_l4_start(&px.conf);
 	/* Opened before the uid changes, as daemons do with their logs. */
 	if (access_log_open(&px) == -1)
 		fatalx("cannot open the access log %s", px.conf.access_log);
@@ -352,10 +424,12 @@ main(int argc, char **argv)
 	sig_term = evsignal_new(px.base, SIGTERM, proxy_term_cb, NULL);
 	sig_int = evsignal_new(px.base, SIGINT, proxy_term_cb, NULL);
 	sig_hup = evsignal_new(px.base, SIGHUP, proxy_hup_cb, NULL);
+	sig_chld = evsignal_new(px.base, SIGCHLD, proxy_chld_cb, NULL);
 	if (sig_term == NULL || sig_int == NULL || sig_hup == NULL ||
-	    evsignal_add(sig_term, NULL) == -1 ||
+	    sig_chld == NULL || evsignal_add(sig_term, NULL) == -1 ||
 	    evsignal_add(sig_int, NULL) == -1 ||
-	    evsignal_add(sig_hup, NULL) == -1)
+	    evsignal_add(sig_hup, NULL) == -1 ||
+	    evsignal_add(sig_chld, NULL) == -1)
 		fatalx("cannot install signal handlers");
 
 	for (i = 0; i < px.nworkers; i++) {
@@ -372,6 +446,7 @@ main(int argc, char **argv)
 	event_base_dispatch(px.base);
 
 	jwks_fetch_stop();
+	proxy_l4_stop();
 	for (i = 0; i < px.nworkers; i++)
 		worker_join(px.workers[i]);
 	/* After the workers: nothing writes spans any more. */
@@ -393,6 +468,7 @@ main(int argc, char **argv)
 	event_free(sig_term);
 	event_free(sig_int);
 	event_free(sig_hup);
+	event_free(sig_chld);
 	event_free(px.db_timer);
 	if (px.drain_timer != NULL)
 		event_free(px.drain_timer);

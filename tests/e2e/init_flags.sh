@@ -14,7 +14,7 @@ expect_eq "--help exits 0" 0 "$rc"
 check "--help prints the usage on stdout" grep -q '^usage: weft-init ' "$T/help.out"
 for opt in --proxy-uid --proxy-gid --outbound-port --inbound-port \
     --include-inbound-ports --exclude-inbound-ports --exclude-outbound-ports \
-    --exclude-outbound-cidrs --l4-queue --dry-run --cleanup; do
+    --exclude-outbound-cidrs --l4-queue --l4-fail-open --dry-run --cleanup; do
 	check "--help names $opt" grep -q -- "$opt" "$T/help.out"
 done
 expect_eq "--help writes nothing on stderr" "" "$(cat "$T/help.err")"
@@ -51,6 +51,7 @@ bad '"10.0.0.0/33" is not a CIDR' --exclude-outbound-cidrs 10.0.0.0/33
 bad '"fd00::/129" is not a CIDR' --exclude-outbound-cidrs fd00::/129
 bad '"example.com" is not an IPv4 or IPv6 CIDR' --exclude-outbound-cidrs example.com
 bad '--l4-queue: "65536" is not a queue number' --l4-queue 65536
+bad '--l4-fail-open needs --l4-queue' --l4-fail-open
 bad 'unknown option "--bogus"' --bogus
 bad 'unknown option "-x"' -x
 bad '"--dry-run" takes no value' --dry-run=yes

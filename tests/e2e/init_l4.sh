@@ -69,15 +69,18 @@ in_ns "$APP" "$WEFT_INIT" --l4-queue 7 --exclude-outbound-ports 5432 \
 S=$(in_ns "$APP" iptables-save -t mangle)
 for rule in '-A PREROUTING -j WEFT_L4_INBOUND' '-A OUTPUT -j WEFT_L4_OUTPUT' \
     '-A WEFT_L4_OUTPUT -m owner --uid-owner 1337 -j RETURN' \
-    '-A WEFT_L4_OUTPUT -p udp -j NFQUEUE --queue-num 7' \
-    '-A WEFT_L4_OUTPUT -p tcp -m tcp --dport 5432 -j NFQUEUE --queue-num 7' \
-    '-A WEFT_L4_INBOUND -p udp -j NFQUEUE --queue-num 7'; do
+    '-A WEFT_L4_OUTPUT -p udp -j WEFT_L4_QUEUE' \
+    '-A WEFT_L4_OUTPUT -p tcp -m tcp --dport 5432 -j WEFT_L4_QUEUE' \
+    '-A WEFT_L4_INBOUND -p udp -j WEFT_L4_QUEUE' \
+    '-A WEFT_L4_INBOUND -m connmark --mark 0x1000/0x1000 -j RETURN' \
+    '-A WEFT_L4_QUEUE -j CONNMARK --set-xmark 0x1000/0x1000' \
+    '-A WEFT_L4_QUEUE -j NFQUEUE --queue-num 7'; do
 	expect_eq "mangle rule: $rule" 1 "$(echo "$S" | grep -cxF -- "$rule" || true)"
 done
 expect_eq "fail closed: no --queue-bypass" 0 \
     "$(echo "$S" | grep -c 'queue-bypass' || true)"
 expect_eq "IPv6 too" 1 \
-    "$(in_ns "$APP" ip6tables-save -t mangle | grep -cxF -- '-A WEFT_L4_OUTPUT -p udp -j NFQUEUE --queue-num 7' || true)"
+    "$(in_ns "$APP" ip6tables-save -t mangle | grep -cxF -- '-A WEFT_L4_QUEUE -j NFQUEUE --queue-num 7' || true)"
 
 in_ns "$APP" "$PY" "$T/udp_send.py" 198.18.0.2 5353 from-root
 as_proxy "$PY" "$T/udp_send.py" 198.18.0.2 5353 from-proxy

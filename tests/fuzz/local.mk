@@ -37,10 +37,16 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/inject/plain-pod \
 	tests/fuzz/corpus/inject/deployment-pod \
 	tests/fuzz/corpus/inject/bad-ports \
-	tests/fuzz/corpus/inject/patch
+	tests/fuzz/corpus/inject/patch \
+	tests/fuzz/fuzz_l4_packet.c \
+	tests/fuzz/corpus/l4_packet/tcp4-options \
+	tests/fuzz/corpus/l4_packet/tcp6-hop-frag \
+	tests/fuzz/corpus/l4_packet/udp4 \
+	tests/fuzz/corpus/l4_packet/udp6
 
 CLEANFILES += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_tls_hello \
-	tests/fuzz/fuzz_trace_ctx tests/fuzz/fuzz_inject
+	tests/fuzz/fuzz_trace_ctx tests/fuzz/fuzz_inject \
+	tests/fuzz/fuzz_l4_packet
 
 .PHONY: fuzz
 fuzz:
@@ -55,4 +61,7 @@ fuzz:
 	|| test $$? -eq 77
 	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
 	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) inject \
+	|| test $$? -eq 77
+	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
+	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) l4_packet \
 	|| test $$? -eq 77

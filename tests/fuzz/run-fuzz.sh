@@ -2,8 +2,9 @@
 # Builds a fuzzer with clang's libFuzzer and runs it for a while over a
 # copy of its seed corpus: run-fuzz.sh [SECONDS [TARGET]] (default 30
 # seconds; TARGET http1, the HTTP/1.x parser, tls_hello, the
-# ClientHello peek, trace_ctx, the trace context headers, or inject, the
-# Kubernetes webhook's injection). The source and build trees come from WEFT_SRCDIR and
+# ClientHello peek, trace_ctx, the trace context headers, inject, the
+# Kubernetes webhook's injection, or l4_packet, the L4 queue's packet
+# parser). The source and build trees come from WEFT_SRCDIR and
 # WEFT_BUILDDIR (default: the tree this script is in; the build tree
 # holds config.h). The fuzzer binary and any crash input are left in the
 # build tree under tests/fuzz/; rerun a crash with:
@@ -17,7 +18,7 @@ seconds=${1:-30}
 target=${2:-http1}
 case $seconds in
 '' | *[!0-9]*)
-	echo "usage: $0 [SECONDS [http1|tls_hello|trace_ctx|inject]]" >&2
+	echo "usage: $0 [SECONDS [http1|tls_hello|trace_ctx|inject|l4_packet]]" >&2
 	exit 2
 	;;
 esac
@@ -30,8 +31,9 @@ inject)
 	sources="src/lib/inject.c src/lib/base64.c src/lib/xmalloc.c src/lib/log.c"
 	dict="" libs="-ljansson -lcrypto"
 	;;
+l4_packet) sources="src/proxy/l4_packet.c" dict="" ;;
 *)
-	echo "usage: $0 [SECONDS [http1|tls_hello|trace_ctx|inject]]" >&2
+	echo "usage: $0 [SECONDS [http1|tls_hello|trace_ctx|inject|l4_packet]]" >&2
 	exit 2
 	;;
 esac
@@ -77,7 +79,8 @@ for src in $sources "tests/fuzz/fuzz_$target.c"; do
 	[ "$src" = "tests/fuzz/fuzz_$target.c" ] && werror=-Werror
 	# shellcheck disable=SC2086 # cflags is a list of words
 	"$FUZZ_CC" $cflags $werror -I "$WEFT_SRCDIR/src/lib" \
-	    -I "$WEFT_BUILDDIR" -c -o "$obj" "$WEFT_SRCDIR/$src"
+	    -I "$WEFT_SRCDIR/src/proxy" -I "$WEFT_BUILDDIR" -c -o "$obj" \
+	    "$WEFT_SRCDIR/$src"
 done
 # shellcheck disable=SC2086
 "$FUZZ_CC" $cflags -o "$out/fuzz_$target" "$T"/*.o $libs

@@ -53,3 +53,15 @@ tests_unit_test_jwks_fetch_CFLAGS = $(PROXY_POLICY_CFLAGS) \
 tests_unit_test_jwks_fetch_LDADD = src/lib/libweft.a $(CMOCKA_LIBS) \
 	$(SQLITE_LIBS) $(JANSSON_LIBS) $(LIBJWT_LIBS) $(LIBEVENT_SSL_LIBS) \
 	$(LIBEVENT_LIBS) $(OPENSSL_LIBS) -lm
+
+# The L4 policy's packet parser and verdict, on raw packet bytes and
+# snapshots of in-memory policy DBs (no queue, no root).
+check_PROGRAMS += tests/unit/test_l4_verdict
+TESTS += tests/unit/test_l4_verdict
+tests_unit_test_l4_verdict_SOURCES = tests/unit/test_l4_verdict.c \
+	src/proxy/l4_packet.c src/proxy/l4_packet.h \
+	src/proxy/l4_verdict.c src/proxy/l4_verdict.h src/proxy/netaddr.c \
+	$(PROXY_POLICY_SOURCES)
+tests_unit_test_l4_verdict_CFLAGS = $(PROXY_POLICY_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_l4_verdict_LDADD = $(PROXY_POLICY_LIBS)

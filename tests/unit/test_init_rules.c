@@ -39,6 +39,15 @@
 #define DECL_L4                                                                \
 	":WEFT_L4_INBOUND - [0:0]\n"                                           \
 	":WEFT_L4_OUTPUT - [0:0]\n"
+/* What an install declares (an install before WEFT_L4_QUEUE: DECL_L4). */
+#define DECL_L4_Q DECL_L4 ":WEFT_L4_QUEUE - [0:0]\n"
+#define MARK_IN                                                                \
+	"-A WEFT_L4_INBOUND -m connmark --mark 0x1000/0x1000 -j RETURN\n"
+#define MARK_OUT                                                               \
+	"-A WEFT_L4_OUTPUT -m connmark --mark 0x1000/0x1000 -j RETURN\n"
+#define L4_QUEUE(n)                                                            \
+	"-A WEFT_L4_QUEUE -j CONNMARK --set-xmark 0x1000/0x1000\n"             \
+	"-A WEFT_L4_QUEUE -j NFQUEUE --queue-num " n "\n"
 
 #define INBOUND_ALL                                                            \
 	"-A WEFT_INBOUND -p tcp -m tcp --dport 15000:15099 -j RETURN\n"        \
@@ -609,25 +618,22 @@ test_install_include_empty(void **state)
 }
 
 #define MANGLE_L4_V4                                                           \
-	"*mangle\n" DECL_L4 "-A WEFT_L4_INBOUND -i lo -j RETURN\n"             \
-	"-A WEFT_L4_INBOUND -m conntrack ! --ctstate NEW -j RETURN\n"          \
-	"-A WEFT_L4_INBOUND -p udp -j NFQUEUE --queue-num 3\n"                 \
-	"-A WEFT_L4_INBOUND -p tcp -m tcp --dport 22 -j NFQUEUE "              \
-	"--queue-num 3\n"                                                      \
-	"-A WEFT_L4_INBOUND -p tcp -m tcp --dport 8000:8010 -j NFQUEUE "       \
-	"--queue-num 3\n"                                                      \
+	"*mangle\n" DECL_L4_Q "-A WEFT_L4_INBOUND -i lo -j RETURN\n"           \
+	"-A WEFT_L4_INBOUND -m conntrack ! --ctstate NEW -j RETURN\n" MARK_IN  \
+	"-A WEFT_L4_INBOUND -p udp -j WEFT_L4_QUEUE\n"                         \
+	"-A WEFT_L4_INBOUND -p tcp -m tcp --dport 22 -j WEFT_L4_QUEUE\n"       \
+	"-A WEFT_L4_INBOUND -p tcp -m tcp --dport 8000:8010 -j "               \
+	"WEFT_L4_QUEUE\n"                                                      \
 	"-A WEFT_L4_OUTPUT -o lo -j RETURN\n"                                  \
 	"-A WEFT_L4_OUTPUT -m owner --uid-owner 1337 -j RETURN\n"              \
 	"-A WEFT_L4_OUTPUT -m owner --gid-owner 1337 -j RETURN\n"              \
-	"-A WEFT_L4_OUTPUT -m conntrack ! --ctstate NEW -j RETURN\n"           \
-	"-A WEFT_L4_OUTPUT -p udp -j NFQUEUE --queue-num 3\n"                  \
-	"-A WEFT_L4_OUTPUT -p tcp -m tcp --dport 3306 -j NFQUEUE "             \
-	"--queue-num 3\n"                                                      \
-	"-A WEFT_L4_OUTPUT -p tcp -m tcp --dport 5432:5433 -j NFQUEUE "        \
-	"--queue-num 3\n"                                                      \
-	"-A WEFT_L4_OUTPUT -d 10.0.0.0/8 -p tcp -j NFQUEUE --queue-num 3\n"    \
-	"-A WEFT_L4_OUTPUT -d 192.168.1.1/32 -p tcp -j NFQUEUE "               \
-	"--queue-num 3\n" JUMP_L4_IN JUMP_L4_OUT "COMMIT\n"
+	"-A WEFT_L4_OUTPUT -m conntrack ! --ctstate NEW -j RETURN\n" MARK_OUT  \
+	"-A WEFT_L4_OUTPUT -p udp -j WEFT_L4_QUEUE\n"                          \
+	"-A WEFT_L4_OUTPUT -p tcp -m tcp --dport 3306 -j WEFT_L4_QUEUE\n"      \
+	"-A WEFT_L4_OUTPUT -p tcp -m tcp --dport 5432:5433 -j WEFT_L4_QUEUE\n" \
+	"-A WEFT_L4_OUTPUT -d 10.0.0.0/8 -p tcp -j WEFT_L4_QUEUE\n"            \
+	"-A WEFT_L4_OUTPUT -d 192.168.1.1/32 -p tcp -j "                       \
+	"WEFT_L4_QUEUE\n" L4_QUEUE("3") JUMP_L4_IN JUMP_L4_OUT "COMMIT\n"
 
 static void
 test_install_l4_queue(void **state)
@@ -661,16 +667,52 @@ test_install_l4_queue(void **state)
 	    "-A WEFT_OUTPUT -d ::1/128 -j RETURN\n"
 	    "-A WEFT_OUTPUT -d fd00::/8 -j RETURN\n" OUTPUT_TAIL JUMP_IN
 		JUMP_OUT "COMMIT\n"
-	    "*mangle\n" DECL_L4 "-A WEFT_L4_INBOUND -i lo -j RETURN\n"
-	    "-A WEFT_L4_INBOUND -m conntrack ! --ctstate NEW -j RETURN\n"
-	    "-A WEFT_L4_INBOUND -p udp -j NFQUEUE --queue-num 0\n"
+	    "*mangle\n" DECL_L4_Q "-A WEFT_L4_INBOUND -i lo -j RETURN\n"
+	    "-A WEFT_L4_INBOUND -m conntrack ! --ctstate NEW -j "
+	    "RETURN\n" MARK_IN "-A WEFT_L4_INBOUND -p udp -j WEFT_L4_QUEUE\n"
 	    "-A WEFT_L4_OUTPUT -o lo -j RETURN\n"
 	    "-A WEFT_L4_OUTPUT -m owner --uid-owner 1000 -j RETURN\n"
 	    "-A WEFT_L4_OUTPUT -m owner --gid-owner 2000 -j RETURN\n"
-	    "-A WEFT_L4_OUTPUT -m conntrack ! --ctstate NEW -j RETURN\n"
-	    "-A WEFT_L4_OUTPUT -p udp -j NFQUEUE --queue-num 0\n"
-	    "-A WEFT_L4_OUTPUT -d fd00::/8 -p tcp -j NFQUEUE --queue-num "
-	    "0\n" JUMP_L4_IN JUMP_L4_OUT "COMMIT\n");
+	    "-A WEFT_L4_OUTPUT -m conntrack ! --ctstate NEW -j "
+	    "RETURN\n" MARK_OUT "-A WEFT_L4_OUTPUT -p udp -j WEFT_L4_QUEUE\n"
+	    "-A WEFT_L4_OUTPUT -d fd00::/8 -p tcp -j WEFT_L4_QUEUE\n" L4_QUEUE(
+		"0") JUMP_L4_IN JUMP_L4_OUT "COMMIT\n");
+	init_state_free(st);
+	init_opts_clear(&o);
+}
+
+/* --l4-fail-open: the NFQUEUE rule gets --queue-bypass, nothing else. */
+static void
+test_install_l4_fail_open(void **state)
+{
+	struct init_opts o;
+	struct init_state *st;
+	struct init_buf *b;
+	const char *mangle;
+
+	init_opts_defaults(&o);
+	o.l4_queue = 9;
+	o.l4_fail_open = 1;
+	opts_ports(&o.exclude_inbound, "5432");
+	st = init_state_new();
+	b = init_buf_new();
+	init_rules_install(b, &o, AF_INET, st);
+	assert_non_null(mangle = strstr(b->data, "*mangle\n"));
+	assert_string_equal(mangle,
+	    "*mangle\n" DECL_L4_Q "-A WEFT_L4_INBOUND -i lo -j RETURN\n"
+	    "-A WEFT_L4_INBOUND -m conntrack ! --ctstate NEW -j "
+	    "RETURN\n" MARK_IN "-A WEFT_L4_INBOUND -p udp -j WEFT_L4_QUEUE\n"
+	    "-A WEFT_L4_INBOUND -p tcp -m tcp --dport 5432 -j WEFT_L4_QUEUE\n"
+	    "-A WEFT_L4_OUTPUT -o lo -j RETURN\n"
+	    "-A WEFT_L4_OUTPUT -m owner --uid-owner 1337 -j RETURN\n"
+	    "-A WEFT_L4_OUTPUT -m owner --gid-owner 1337 -j RETURN\n"
+	    "-A WEFT_L4_OUTPUT -m conntrack ! --ctstate NEW -j "
+	    "RETURN\n" MARK_OUT
+	    "-A WEFT_L4_OUTPUT -p udp -j WEFT_L4_QUEUE\n" L4_QUEUE(
+		"9 --queue-bypass") JUMP_L4_IN JUMP_L4_OUT "COMMIT\n");
+	/* The nat table is the same as without the flag. */
+	assert_null(strstr(b->data, "NFQUEUE --queue-num 9\n"));
+	init_buf_free(b);
 	init_state_free(st);
 	init_opts_clear(&o);
 }
@@ -739,8 +781,8 @@ test_install_idempotent(void **state)
 	install_twice(&o, AF_INET, 4);
 	opts_exclusions(&o);
 	o.l4_queue = 7;
-	install_twice(&o, AF_INET, 10);
-	install_twice(&o, AF_INET6, 10);
+	install_twice(&o, AF_INET, 11);
+	install_twice(&o, AF_INET6, 11);
 	init_opts_clear(&o);
 }
 
@@ -765,16 +807,17 @@ test_install_duplicate_jumps(void **state)
 	    "-D OUTPUT -p tcp -j WEFT_OUTPUT\n"
 	    "-D PREROUTING -p tcp -j WEFT_INBOUND\n" INBOUND_ALL IN_REDIRECT
 		OUTPUT_HEAD_V4 OUTPUT_TAIL "COMMIT\n"
-	    "*mangle\n" DECL_L4 "-D OUTPUT -j WEFT_L4_OUTPUT\n"
+	    "*mangle\n" DECL_L4_Q "-D OUTPUT -j WEFT_L4_OUTPUT\n"
 	    "-A WEFT_L4_INBOUND -i lo -j RETURN\n"
-	    "-A WEFT_L4_INBOUND -m conntrack ! --ctstate NEW -j RETURN\n"
-	    "-A WEFT_L4_INBOUND -p udp -j NFQUEUE --queue-num 3\n"
+	    "-A WEFT_L4_INBOUND -m conntrack ! --ctstate NEW -j "
+	    "RETURN\n" MARK_IN "-A WEFT_L4_INBOUND -p udp -j WEFT_L4_QUEUE\n"
 	    "-A WEFT_L4_OUTPUT -o lo -j RETURN\n"
 	    "-A WEFT_L4_OUTPUT -m owner --uid-owner 1337 -j RETURN\n"
 	    "-A WEFT_L4_OUTPUT -m owner --gid-owner 1337 -j RETURN\n"
-	    "-A WEFT_L4_OUTPUT -m conntrack ! --ctstate NEW -j RETURN\n"
-	    "-A WEFT_L4_OUTPUT -p udp -j NFQUEUE --queue-num 3\n"
-	    "COMMIT\n");
+	    "-A WEFT_L4_OUTPUT -m conntrack ! --ctstate NEW -j "
+	    "RETURN\n" MARK_OUT
+	    "-A WEFT_L4_OUTPUT -p udp -j WEFT_L4_QUEUE\n" L4_QUEUE(
+		"3") "COMMIT\n");
 	init_state_free(st);
 }
 
@@ -900,6 +943,7 @@ main(void)
 	    cmocka_unit_test(test_install_include_empty),
 	    cmocka_unit_test(test_install_l4_queue),
 	    cmocka_unit_test(test_install_again),
+	    cmocka_unit_test(test_install_l4_fail_open),
 	    cmocka_unit_test(test_install_idempotent),
 	    cmocka_unit_test(test_install_duplicate_jumps),
 	    cmocka_unit_test(test_install_changed),

@@ -591,7 +591,7 @@ static void
 test_globals(void **state)
 {
 	struct metrics_globals g = {
-	    42, 3, 1, 1700000000.5, 1800000000.0, 1699999999.25, 7, 4};
+	    42, 3, 1, 1700000000.5, 1800000000.0, 1699999999.25, 7, 4, NULL};
 	const char *s;
 
 	s = render_n(NSHARDS, &g);
@@ -614,6 +614,8 @@ test_globals(void **state)
 	ASSERT_LINE(s, "# TYPE weft_tap_events_dropped_total counter");
 	ASSERT_LINE(s, "weft_tap_events_dropped_total 4");
 	ASSERT_LINE(s, "weft_metrics_overflow_total 0");
+	/* Without an L4 queue, no L4 series. */
+	assert_null(strstr(s, "weft_l4_"));
 
 	/* Without a certificate the gauge has no sample. */
 	g.cert_expiry = 0;
@@ -628,6 +630,27 @@ test_globals(void **state)
 	ASSERT_LINE(s, "weft_config_reloads_total{result=\"success\"} 0");
 	ASSERT_LINE(s, "weft_config_last_reload_timestamp_seconds 0.000");
 	ASSERT_LINE(s, "weft_connections_active 0");
+}
+
+/* The L4 verdict process's counters: verdicts, and its denials. */
+static void
+test_l4(void **state)
+{
+	uint64_t l4[METRICS_L4_COUNT] = {5, 2, 1};
+	struct metrics_globals g = {0, 0, 0, 0, 0, 0, 0, l4};
+	const char *s;
+
+	metrics_deny(shards[0], METRICS_DENY_L4);
+	metrics_deny(shards[1], METRICS_DENY_AUTHZ);
+	s = render_n(NSHARDS, &g);
+	ASSERT_LINE(s, "# TYPE weft_l4_verdicts_total counter");
+	ASSERT_LINE(s, "weft_l4_verdicts_total{verdict=\"accept\"} 5");
+	/* Policy denials and unreadable packets are both dropped. */
+	ASSERT_LINE(s, "weft_l4_verdicts_total{verdict=\"drop\"} 3");
+	ASSERT_LINE(s, "# TYPE weft_l4_malformed_packets_total counter");
+	ASSERT_LINE(s, "weft_l4_malformed_packets_total 1");
+	ASSERT_LINE(s, "weft_denied_total{reason=\"l4\"} 3");
+	ASSERT_LINE(s, "weft_denied_total{reason=\"authz\"} 1");
 }
 
 /* A quote, a backslash and a newline in label values are escaped. */
@@ -874,8 +897,9 @@ have_promtool(void)
 static void
 test_promtool(void **state)
 {
+	uint64_t l4[METRICS_L4_COUNT] = {9, 4, 2};
 	struct metrics_globals g = {
-	    7, 2, 1, 1700000000.5, 1800000000.0, 1699999999.25, 3, 4};
+	    7, 2, 1, 1700000000.5, 1800000000.0, 1699999999.25, 3, 4, l4};
 	struct metrics_req_key k;
 	struct metrics_tcp_key t;
 	const char *s;
@@ -946,6 +970,7 @@ main(void)
 		test_denied, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
 		test_globals, shards_new, shards_free),
+	    cmocka_unit_test_setup_teardown(test_l4, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
 		test_label_escaping, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
