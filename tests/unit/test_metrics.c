@@ -637,7 +637,7 @@ static void
 test_l4(void **state)
 {
 	uint64_t l4[METRICS_L4_COUNT] = {5, 2, 1};
-	struct metrics_globals g = {0, 0, 0, 0, 0, 0, 0, l4};
+	struct metrics_globals g = {.l4 = l4};
 	const char *s;
 
 	metrics_deny(shards[0], METRICS_DENY_L4);
