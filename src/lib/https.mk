@@ -10,3 +10,7 @@ tests_unit_test_https_client_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) \
 	$(LIBEVENT_CFLAGS) $(LIBEVENT_SSL_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_https_client_LDADD = src/lib/libweft.a $(CMOCKA_LIBS) \
 	$(LIBEVENT_SSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS)
+
+# src/lib/https_stream.c: a blocking, streaming HTTPS client (the
+# Kubernetes API watch of weft-server).
+src_lib_libweft_a_SOURCES += src/lib/https_stream.c src/lib/https_stream.h
