@@ -22,6 +22,10 @@ struct sync_db;
 struct sync_conf {
 	const char *server; /* https://HOST[:PORT] */
 	const char *token;  /* join token, or NULL */
+	/* or a Kubernetes service-account token, re-read at each use,
+	 * with the server's CA (no pinning then) */
+	const char *kube_token_file;
+	const char *ca_file;
 	const char *db_path;
 	const char *certs_dir;
 	const char *workload;
@@ -70,6 +74,13 @@ struct sync {
 /* sync_client.c */
 void sync_start(struct sync *s);
 void sync_stop(struct sync *s);
+
+/* weft_sync.c */
+/*
+ * The service-account token in path (allocated, trimmed), or NULL with
+ * *cause set.
+ */
+char *sync_kube_token(const char *path, char **cause);
 
 /* sync_certs.c */
 /*
