@@ -17,7 +17,8 @@ PROXY_E2E_TESTS = \
 	tests/e2e/ca_rotation.sh \
 	tests/e2e/mtls.sh \
 	tests/e2e/security.sh \
-	tests/e2e/jwks_uri.sh
+	tests/e2e/jwks_uri.sh \
+	tests/e2e/kube_discovery.sh
 EXTRA_DIST += tests/e2e/lib.sh $(PROXY_E2E_TESTS)
 if E2E
 TESTS += $(PROXY_E2E_TESTS)
