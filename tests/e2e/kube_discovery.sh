@@ -197,6 +197,40 @@ mtls=$(metric "$BE" weft_requests_total reporter=destination \
     source_principal=spiffe://cluster.local/ns/shop/sa/cli)
 check "and are mTLS from the client's service account ($mtls)" test "$mtls" -ge 10
 
+# The same host in a ServiceEntry (sorting first by name) and in a
+# Kubernetes Service: the Service wins, as in Istio. A VirtualService on
+# the entry's address routes to the host: the pod answers, not the
+# entry's (empty) selection.
+cat >"$T/squat.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: a-orders, namespace: shop}
+spec:
+  hosts: [orders.shop.svc.cluster.local]
+  addresses: [240.240.77.99]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: nobody}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: orders, namespace: shop}
+spec:
+  hosts: [orders.shop.svc.cluster.local]
+  http:
+  - route: [{destination: {host: orders.shop.svc.cluster.local}}]
+YAML
+in_ns "$SRV" "$WEFT_BUILDDIR/src/ctl/weftctl" --server https://127.0.0.1:15010 \
+    --ca "$T/srv/ca.pem" --token-file "$T/srv/admin.token" apply -f - \
+    <"$T/squat.yaml" >"$T/apply.log" 2>&1
+check "a ServiceEntry for the same host applies" grep -q 'serviceentry.*created' "$T/apply.log"
+squat_ok() {
+	[ "$(in_ns "$CLI" curl -s --max-time 5 -o /dev/null -w '%header{x-backend}' \
+	    http://240.240.77.99/squat)" = "$BE_POD" ]
+}
+i=0
+until squat_ok || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "the host is the Kubernetes Service's: the pod answers" squat_ok
+
 # A refused token: 401, and weft-sync says why.
 pod_new bad 198.18.77.60
 rc=0
