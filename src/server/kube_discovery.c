@@ -191,7 +191,7 @@ kube_map_endpoint(struct kube_service *ks, json_t *slice, json_t *ep,
 {
 	struct kube_endpoint *ke = NULL;
 	json_t *ref, *ports, *labels;
-	const char *address, *pod, *zone, *sa = NULL;
+	const char *address, *pod, *zone, *sa = NULL, *wl_labels = NULL;
 	char *name;
 	size_t i;
 	int port, has_sidecar = 0;
@@ -249,8 +249,16 @@ kube_map_endpoint(struct kube_service *ks, json_t *slice, json_t *ep,
 	ke->ports = json_dumps(ports, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(ports);
 	if (sidecar != NULL)
-		has_sidecar = sidecar(ks->namespace, address, &sa, arg);
-	labels = json_object();
+		has_sidecar =
+		    sidecar(ks->namespace, address, &sa, &wl_labels, arg);
+	/* The registered workload's labels: subsets select it. */
+	labels = has_sidecar && wl_labels != NULL
+	    ? json_loads(wl_labels, 0, NULL)
+	    : NULL;
+	if (!json_is_object(labels)) {
+		json_decref(labels);
+		labels = json_object();
+	}
 	if (has_sidecar)
 		json_object_set_new(
 		    labels, "security.istio.io/tlsMode", json_string("istio"));

@@ -45,11 +45,12 @@ struct kube_service {
 
 /*
  * What the mesh knows of an endpoint address: when it is a workload with
- * a sidecar (registered by weft-sync), returns 1 and its service account
- * (static or owned by the caller of kube_service_map) in *sa.
+ * a sidecar (registered by weft-sync), returns 1, its service account in
+ * *sa and its labels (a JSON object text, or NULL) in *labels, both
+ * valid until the next call.
  */
-typedef int (*kube_sidecar_fn)(
-    const char *ns, const char *address, const char **sa, void *arg);
+typedef int (*kube_sidecar_fn)(const char *ns, const char *address,
+    const char **sa, const char **labels, void *arg);
 
 /*
  * Maps a Service object and the EndpointSlices labelled with its name

@@ -33,6 +33,7 @@
 #include "xmalloc.h"
 
 #define KUBE_BATCH_MS   100
+#define KUBE_RETRY_SEC  1
 #define KUBE_REVIEW_TTL 60
 #define KUBE_REVIEW_MAX 1024
 #define KUBE_SA_DIR     "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -58,6 +59,8 @@ struct kube_sync {
 	int synced[2];    /* each list arrived once */
 	int reconcile;    /* a list of Services arrived: check the DB */
 	char *audience;
+	char sidecar_sa[254]; /* of the last kube_sidecar_cb */
+	char *sidecar_labels;
 	struct kube_review_cache cache[KUBE_REVIEW_MAX];
 };
 
@@ -150,15 +153,18 @@ kube_apply_event(struct kube_sync *ks, struct kube_event *e)
 }
 
 static int
-kube_sidecar_cb(const char *ns, const char *address, const char **sa, void *arg)
+kube_sidecar_cb(const char *ns, const char *address, const char **sa,
+    const char **labels, void *arg)
 {
-	static char buf[254];
 	struct kube_sync *ks = arg;
 
-	if (server_db_kube_sidecar(
-		ks->srv->db, ns, address, buf, sizeof(buf)) != 1)
+	free(ks->sidecar_labels);
+	ks->sidecar_labels = NULL;
+	if (server_db_kube_sidecar(ks->srv->db, ns, address, ks->sidecar_sa,
+		sizeof(ks->sidecar_sa), &ks->sidecar_labels) != 1)
 		return 0;
-	*sa = buf;
+	*sa = ks->sidecar_sa;
+	*labels = ks->sidecar_labels;
 	return 1;
 }
 
@@ -270,6 +276,7 @@ kube_flush(struct kube_sync *ks)
 {
 	struct kube_events events = TAILQ_HEAD_INITIALIZER(events);
 	struct kube_event *e;
+	struct timeval tv;
 	const char *k;
 	json_t *v;
 	void *tmp;
@@ -311,10 +318,14 @@ kube_flush(struct kube_sync *ks)
 	}
 	return;
 fail:
-	log_warnx(
-	    "kubernetes: cannot write the discovered services: %s", cause);
+	log_warnx("kubernetes: cannot write the discovered services: %s "
+		  "(trying again in %d s)",
+	    cause, KUBE_RETRY_SEC);
 	free(cause);
-	/* The dirty set stays: the next batch tries again. */
+	/* The dirty set stays, for the next batch or the retry. */
+	tv.tv_sec = KUBE_RETRY_SEC;
+	tv.tv_usec = 0;
+	evtimer_add(ks->batch, &tv);
 }
 
 static void

@@ -135,7 +135,7 @@ static const char *const server_db_sql[SS_COUNT] = {
 			     "?9)",
     [SS_KUBE_LIST] = "SELECT namespace, substr(name, 12) FROM services "
 		     "WHERE source = 'kubernetes' ORDER BY namespace, name",
-    [SS_KUBE_SIDECAR] = "SELECT service_account FROM workloads "
+    [SS_KUBE_SIDECAR] = "SELECT service_account, labels FROM workloads "
 			"WHERE source = 'registered' AND namespace = ?1 "
 			"AND address = ?2 ORDER BY name LIMIT 1",
 };
@@ -780,7 +780,7 @@ server_db_kube_list(struct server_db *s, char ***names, size_t *n, char **cause)
 
 int
 server_db_kube_sidecar(struct server_db *s, const char *ns, const char *address,
-    char *sa, size_t salen)
+    char *sa, size_t salen, char **labels)
 {
 	sqlite3_stmt *st;
 	char *cause = NULL;
@@ -792,8 +792,10 @@ server_db_kube_sidecar(struct server_db *s, const char *ns, const char *address,
 	}
 	server_db_text(st, 1, ns);
 	server_db_text(st, 2, address);
+	*labels = NULL;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		snprintf(sa, salen, "%s", sqlite3_column_text(st, 0));
+		*labels = server_db_col(st, 1);
 		found = 1;
 	}
 	sqlite3_reset(st);

@@ -149,9 +149,10 @@ int server_db_kube_list(
     struct server_db *sdb, char ***names, size_t *n, char **cause);
 /*
  * Whether address is a workload registered by weft-sync in namespace
- * ns (it has a sidecar): 1 with its service account in sa, 0, or -1.
+ * ns (it has a sidecar): 1 with its service account in sa and its
+ * labels (JSON text, allocated) in *labels, 0, or -1.
  */
 int server_db_kube_sidecar(struct server_db *sdb, const char *ns,
-    const char *address, char *sa, size_t salen);
+    const char *address, char *sa, size_t salen, char **labels);
 
 #endif

@@ -113,8 +113,9 @@ cp "$KUBE/watch-410.jsonl" "$ST/watch/services/02.jsonl"
 check "after an ERROR 410 the server lists again and finds payments" \
     until_eq "default/kubernetes shop/orders shop/payments" \
     "SELECT group_concat(namespace || '/' || service, ' ') FROM (SELECT DISTINCT namespace, service FROM kubernetes_services ORDER BY 1, 2)"
-check "the request after the 410 was a list, not a watch" \
-    sh -c "grep -A1 'EVENT services ERROR' '$ST/requests.log' | tail -n 1 | grep -q 'GET /api/v1/services list'"
+check "the request for services after the 410 was a list, not a watch" \
+    sh -c "grep -E 'GET /api/v1/services |EVENT services ' '$ST/requests.log' |
+        grep -A1 'EVENT services ERROR' | tail -n 1 | grep -q 'GET /api/v1/services list'"
 expect_eq "payments: appProtocol grpc" "7070|GRPC|0" \
     "$(q "SELECT port, protocol, endpoints FROM kubernetes_services WHERE service = 'payments'")"
 
@@ -151,20 +152,20 @@ json.dump({be: {"namespace": "shop", "sa": "orders", "pod": be_pod},
 PY
 chown "$PROXY_UID:$PROXY_UID" "$T/px/"*.token
 
-join_pod() { # SHORT ADDR POD TOKEN
+join_pod() { # SHORT ADDR POD TOKEN LABELS
 	pod_new "$1" "$2"
 	in_ns "$POD" "$WEFT_INIT" >"$T/init-$1.log" 2>&1
 	proxy_start "$POD" "$3" --db "$T/px/$1.db" --certs "$T/px/$1-certs"
 	bg_proxy_uid "$POD" "sync-$1" "$WEFT_SYNC" --server "https://$SRV_ADDR:15010" \
 	    --kube-token-file "$T/px/$4" --ca "$T/px/server-ca.pem" \
 	    --workload "$3" --namespace shop --address "$2" --ports http=9080 \
-	    --db "$T/px/$1.db" --certs "$T/px/$1-certs"
+	    --labels "$5" --db "$T/px/$1.db" --certs "$T/px/$1-certs"
 }
-join_pod be 198.18.77.3 "$BE_POD" be.token
+join_pod be 198.18.77.3 "$BE_POD" be.token app=orders,version=v2
 BE=$POD
 bg "$BE" testd "$WEFT_TESTD" --listen 0.0.0.0:9080 --name "$BE_POD"
 wait_listen "$BE" 9080
-join_pod cli 198.18.77.50 "$CLI_POD" cli.token
+join_pod cli 198.18.77.50 "$CLI_POD" cli.token app=cli
 CLI=$POD
 certs_ok() {
 	[ -s "$T/px/be-certs/cert.pem" ] && [ -s "$T/px/cli-certs/cert.pem" ]
@@ -179,8 +180,14 @@ expect_eq "the backend's certificate is its service account's identity" \
     "$(openssl x509 -in "$T/px/be-certs/cert.pem" -noout -ext subjectAltName | tail -n 1 | tr -d ' ')"
 check "the endpoint in the EndpointSlice is known to have a sidecar" \
     until_eq "orders|1" "SELECT service_account || '|' || sidecar FROM kubernetes_endpoints WHERE pod = '$BE_POD'"
-check "the discovered service reached the client's copy of the policy" \
-    sh -c "sqlite3 '$T/px/cli.db' \"SELECT count(*) FROM kubernetes_endpoints WHERE pod = '$BE_POD' AND sidecar AND ready\" | grep -qx 1"
+expect_eq "the endpoint has the registered workload's labels" "orders|v2" \
+    "$(q "SELECT json_extract(labels, '\$.app') || '|' || json_extract(labels, '\$.version') FROM workloads WHERE source = 'kubernetes' AND name = 'orders/$BE_POD'")"
+in_copy() {
+	[ "$(sqlite3 -cmd '.timeout 2000' "$T/px/cli.db" "SELECT count(*) FROM kubernetes_endpoints WHERE pod = '$BE_POD' AND sidecar AND ready" 2>/dev/null)" = 1 ]
+}
+i=0
+until in_copy || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "the discovered service reached the client's copy of the policy" in_copy
 
 calls() {
 	in_ns "$CLI" curl -s --max-time 5 -o /dev/null -w '%header{x-backend}\n' \

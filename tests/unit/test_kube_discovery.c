@@ -89,11 +89,13 @@ slices_of(const char *ns, const char *svc, json_t **out, size_t max)
 
 /* 198.18.77.3 has a sidecar, registered with service account orders. */
 static int
-sidecar(const char *ns, const char *address, const char **sa, void *arg)
+sidecar(const char *ns, const char *address, const char **sa,
+    const char **labels, void *arg)
 {
 	(*(int *)arg)++;
 	if (strcmp(ns, "shop") == 0 && strcmp(address, "198.18.77.3") == 0) {
 		*sa = "orders";
+		*labels = "{\"app\":\"orders\",\"version\":\"v2\"}";
 		return 1;
 	}
 	return 0;
@@ -160,9 +162,10 @@ test_cluster_ip_named_port(void **state)
 	assert_string_equal(e->address, "198.18.77.3");
 	assert_int_equal(e->ready, 0);
 	assert_string_equal(e->locality, "/zone-b");
-	/* A registered weft workload: a sidecar, with its identity. */
-	assert_string_equal(
-	    e->labels, "{\"security.istio.io/tlsMode\":\"istio\"}");
+	/* A registered weft workload: a sidecar, its identity, its labels. */
+	assert_string_equal(e->labels,
+	    "{\"app\":\"orders\",\"security.istio.io/tlsMode\":\"istio\","
+	    "\"version\":\"v2\"}");
 	assert_string_equal(e->service_account, "orders");
 	kube_service_free(ks);
 }
