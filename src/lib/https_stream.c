@@ -413,6 +413,15 @@ https_stream_open(const struct https_stream_req *req, char **cause)
 	}
 	free(head);
 	head = NULL;
+	if (req->read_timeout_sec > timeout) {
+		struct timeval tv = {req->read_timeout_sec, 0};
+
+		if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+			sizeof(tv)) == -1) {
+			xasprintf(cause, "setsockopt: %s", strerror(errno));
+			goto fail;
+		}
+	}
 	if (hs_headers(s, cause) == -1)
 		goto fail;
 	return s;

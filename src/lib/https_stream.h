@@ -21,7 +21,8 @@ struct https_stream_req {
 	const char *content_type;
 	const void *body; /* or NULL */
 	size_t len;
-	int timeout_sec; /* connect, and each read; 0 means 30 */
+	int timeout_sec;      /* connect, and each read; 0 means 30 */
+	int read_timeout_sec; /* each read of the answer, if longer */
 };
 
 /*

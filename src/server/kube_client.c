@@ -36,7 +36,7 @@
 #define KUBE_MAX_LIST     (256 * 1024 * 1024)
 #define KUBE_MAX_EVENT    (16 * 1024 * 1024)
 #define KUBE_BACKOFF_MAX  30
-#define KUBE_READ_TIMEOUT 60 /* a watch sends bookmarks more often */
+#define KUBE_READ_TIMEOUT 60 /* seconds of silence in an answer */
 
 struct kube_client;
 
@@ -140,7 +140,7 @@ kube_pipe_cb(evutil_socket_t fd, short what, void *arg)
 
 static struct https_stream *
 kube_open(struct kube_watch *w, const char *method, const char *target,
-    int timeout, char **cause)
+    int read_timeout, char **cause)
 {
 	struct https_stream_req req;
 	struct https_stream *s;
@@ -155,7 +155,8 @@ kube_open(struct kube_watch *w, const char *method, const char *target,
 	req.bearer = token;
 	req.method = method;
 	req.target = target;
-	req.timeout_sec = timeout;
+	req.timeout_sec = KUBE_READ_TIMEOUT;
+	req.read_timeout_sec = read_timeout;
 	s = https_stream_open(&req, cause);
 	free(token);
 	return s;
@@ -273,7 +274,10 @@ kube_watch_once(struct kube_watch *w, char **rv, int64_t seconds, char **cause)
 	    "%s?watch=1&resourceVersion=%s&allowWatchBookmarks=true&"
 	    "timeoutSeconds=%lld",
 	    w->path, *rv, (long long)seconds);
-	s = kube_open(w, "GET", target, KUBE_READ_TIMEOUT, cause);
+	/* The API server ends the watch after seconds; bookmarks may be
+	 * rarer than the read timeout of a list. */
+	s = kube_open(
+	    w, "GET", target, (int)seconds + KUBE_READ_TIMEOUT, cause);
 	free(target);
 	if (s == NULL)
 		return KUBE_WATCH_ERROR;

@@ -168,35 +168,53 @@ kube_sidecar_cb(const char *ns, const char *address, const char **sa,
 	return 1;
 }
 
-/* Writes one Service's rows (or removes them); 0, or -1 with *cause. */
+/* The EndpointSlices of each Service: "ns/name" -> array, once a batch. */
+static json_t *
+kube_slices_by_service(struct kube_sync *ks)
+{
+	json_t *by = json_object(), *slice, *a;
+	const char *k, *ns, *svc;
+	char *key;
+
+	json_object_foreach(ks->slices, k, slice)
+	{
+		if ((ns = kube_object_namespace(slice)) == NULL ||
+		    (svc = kube_slice_service(slice)) == NULL)
+			continue;
+		xasprintf(&key, "%s/%s", ns, svc);
+		if ((a = json_object_get(by, key)) == NULL) {
+			a = json_array();
+			json_object_set_new(by, key, a);
+		}
+		json_array_append(a, slice);
+		free(key);
+	}
+	return by;
+}
+
+/*
+ * Writes one Service's rows (or removes them), its slices from by_svc;
+ * 0, or -1 with *cause.
+ */
 static int
-kube_write_one(struct kube_sync *ks, const char *key, char **cause)
+kube_write_one(
+    struct kube_sync *ks, const char *key, json_t *by_svc, char **cause)
 {
 	struct kube_service *m = NULL;
-	json_t *svc, *slice, **v = NULL;
-	const char *k, *ns, *name, *old;
+	json_t *svc, **v = NULL;
+	const char *old;
 	char *text, *why = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, i;
 	int rc;
 
 	svc = json_object_get(ks->services, key);
 	if (svc != NULL) {
-		ns = kube_object_namespace(svc);
-		name = kube_object_name(svc);
-		json_object_foreach(ks->slices, k, slice)
-		{
-			const char *sns = kube_object_namespace(slice);
-			const char *sname = kube_slice_service(slice);
+		json_t *mine = json_object_get(by_svc, key);
 
-			if (sns == NULL || sname == NULL ||
-			    strcmp(sns, ns) != 0 || strcmp(sname, name) != 0)
-				continue;
-			if (n == cap) {
-				cap = cap == 0 ? 4 : cap * 2;
-				v = xreallocarray(v, cap, sizeof(*v));
-			}
-			v[n++] = slice;
-		}
+		n = json_array_size(mine);
+		v = xcalloc(n + 1, sizeof(*v));
+		for (i = 0; i < n; i++)
+			v[i] = json_array_get(mine, i);
 		rc = kube_service_map(svc, v, n, kube_sidecar_cb, ks, &m, &why);
 		free(v);
 		if (rc == -1) {
@@ -278,7 +296,7 @@ kube_flush(struct kube_sync *ks)
 	struct kube_event *e;
 	struct timeval tv;
 	const char *k;
-	json_t *v;
+	json_t *v, *by_svc;
 	void *tmp;
 	char *cause = NULL;
 	int64_t version;
@@ -296,15 +314,18 @@ kube_flush(struct kube_sync *ks)
 		server_db_rollback(ks->srv->db);
 		goto fail;
 	}
+	by_svc = kube_slices_by_service(ks);
 	json_object_foreach_safe(ks->dirty, tmp, k, v)
 	{
-		if (kube_write_one(ks, k, &cause) == -1) {
+		if (kube_write_one(ks, k, by_svc, &cause) == -1) {
+			json_decref(by_svc);
 			server_db_rollback(ks->srv->db);
 			/* What was written is not: write it all again. */
 			json_object_clear(ks->written);
 			goto fail;
 		}
 	}
+	json_decref(by_svc);
 	if (server_db_commit(ks->srv->db, &version, &cause) == -1) {
 		json_object_clear(ks->written);
 		goto fail;
