@@ -29,6 +29,7 @@
 #include "https_client.h"
 #include "https_stream.h"
 #include "kube_client.h"
+#include "kube_discovery.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -59,7 +60,7 @@ struct kube_client {
 	struct kube_events queue;
 	int pipe[2];
 	struct event *ev;
-	struct kube_watch watches[2];
+	struct kube_watch watches[3];
 };
 
 char *
@@ -112,8 +113,19 @@ static void
 kube_push(struct kube_client *kc, enum kube_kind kind, enum kube_type type,
     json_t *object)
 {
-	struct kube_event *e = xcalloc(1, sizeof(*e));
+	struct kube_event *e;
+	json_t *sum;
 	char c = 'k';
+
+	/* Of a pod, only what discovery uses is kept (kube_list did so
+	 * for the lists). */
+	if (kind == KUBE_PODS && type != KUBE_SYNCED) {
+		sum = kube_pod_summary(object);
+		json_decref(object);
+		if ((object = sum) == NULL)
+			return;
+	}
+	e = xcalloc(1, sizeof(*e));
 
 	e->kind = kind;
 	e->type = type;
@@ -185,7 +197,7 @@ kube_list(struct kube_watch *w, json_t **items, char **rv, char **cause)
 {
 	struct https_stream *s;
 	char *target, *body = NULL, *cont = NULL, *esc;
-	json_t *j, *item;
+	json_t *j, *item, *sum;
 	json_error_t jerr;
 	const char *c, *v;
 	size_t len, i;
@@ -226,7 +238,12 @@ kube_list(struct kube_watch *w, json_t **items, char **rv, char **cause)
 		free(body);
 		body = NULL;
 		json_array_foreach(json_object_get(j, "items"), i, item)
-		    json_array_append(*items, item);
+		{
+			if (w->kind != KUBE_PODS)
+				json_array_append(*items, item);
+			else if ((sum = kube_pod_summary(item)) != NULL)
+				json_array_append_new(*items, sum);
+		}
 		v = json_string_value(json_object_get(
 		    json_object_get(j, "metadata"), "resourceVersion"));
 		c = json_string_value(json_object_get(
@@ -441,7 +458,10 @@ kube_client_start(struct event_base *base, const struct kube_client_conf *conf,
 	kc->watches[1].kind = KUBE_SLICES;
 	kc->watches[1].what = "endpointslices";
 	kc->watches[1].path = "/apis/discovery.k8s.io/v1/endpointslices";
-	for (i = 0; i < 2; i++) {
+	kc->watches[2].kind = KUBE_PODS;
+	kc->watches[2].what = "pods";
+	kc->watches[2].path = "/api/v1/pods";
+	for (i = 0; i < 3; i++) {
 		kc->watches[i].kc = kc;
 		/* Detached: they end with the process. */
 		if ((rc = pthread_create(&kc->watches[i].thread, NULL,

@@ -18,6 +18,7 @@ struct event_base;
 enum kube_kind {
 	KUBE_SERVICES,
 	KUBE_SLICES,
+	KUBE_PODS, /* objects are kube_pod_summary's */
 };
 
 enum kube_type {

@@ -187,14 +187,15 @@ kube_condition(json_t *ep, const char *which, int dflt)
 
 static void
 kube_map_endpoint(struct kube_service *ks, json_t *slice, json_t *ep,
-    kube_sidecar_fn sidecar, void *arg, size_t *cap)
+    kube_info_fn info, void *arg, size_t *cap)
 {
+	struct kube_endpoint_info what;
 	struct kube_endpoint *ke = NULL;
 	json_t *ref, *ports, *labels;
-	const char *address, *pod, *zone, *sa = NULL, *wl_labels = NULL;
+	const char *address, *pod, *zone, *kind;
 	char *name;
 	size_t i;
-	int port, has_sidecar = 0;
+	int port;
 
 	address = json_string_value(
 	    json_array_get(json_object_get(ep, "addresses"), 0));
@@ -248,23 +249,29 @@ kube_map_endpoint(struct kube_service *ks, json_t *slice, json_t *ep,
 	}
 	ke->ports = json_dumps(ports, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(ports);
-	if (sidecar != NULL)
-		has_sidecar =
-		    sidecar(ks->namespace, address, &sa, &wl_labels, arg);
-	/* The registered workload's labels: subsets select it. */
-	labels = has_sidecar && wl_labels != NULL
-	    ? json_loads(wl_labels, 0, NULL)
-	    : NULL;
+	memset(&what, 0, sizeof(what));
+	kind = json_string_value(json_object_get(ref, "kind"));
+	if (info != NULL)
+		info(ks->namespace, address,
+		    kind != NULL && strcmp(kind, "Pod") == 0 ? pod : NULL,
+		    &what, arg);
+	/* Its pod's labels, or its registered workload's: subsets. */
+	labels = what.labels != NULL ? json_loads(what.labels, 0, NULL) : NULL;
 	if (!json_is_object(labels)) {
 		json_decref(labels);
 		labels = json_object();
 	}
-	if (has_sidecar)
+	if (what.sidecar)
 		json_object_set_new(
 		    labels, "security.istio.io/tlsMode", json_string("istio"));
+	else
+		json_object_del(labels, "security.istio.io/tlsMode");
 	ke->labels = json_dumps(labels, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(labels);
-	ke->service_account = xstrdup(sa != NULL ? sa : "default");
+	ke->service_account = xstrdup(
+	    what.service_account != NULL && what.service_account[0] != '\0'
+		? what.service_account
+		: "default");
 	zone = json_string_value(json_object_get(ep, "zone"));
 	if (zone == NULL)
 		zone = json_string_value(json_object_get(
@@ -278,6 +285,40 @@ kube_map_endpoint(struct kube_service *ks, json_t *slice, json_t *ep,
 		ke->locality = xstrdup("");
 }
 
+json_t *
+kube_pod_summary(json_t *pod)
+{
+	json_t *meta = json_object_get(pod, "metadata"), *spec, *c, *labels;
+	const char *ns, *name, *rv, *sa;
+	const char *lists[] = {"containers", "initContainers"};
+	const char *cname;
+	size_t i, j;
+	int injected;
+
+	ns = json_string_value(json_object_get(meta, "namespace"));
+	name = json_string_value(json_object_get(meta, "name"));
+	if (ns == NULL || name == NULL)
+		return NULL;
+	rv = json_string_value(json_object_get(meta, "resourceVersion"));
+	spec = json_object_get(pod, "spec");
+	sa = json_string_value(json_object_get(spec, "serviceAccountName"));
+	injected = json_object_get(json_object_get(meta, "annotations"),
+		       "weft.io/status") != NULL;
+	for (i = 0; i < 2 && !injected; i++)
+		json_array_foreach(json_object_get(spec, lists[i]), j, c)
+		{
+			cname = json_string_value(json_object_get(c, "name"));
+			if (cname != NULL && strcmp(cname, "weft-proxy") == 0)
+				injected = 1;
+		}
+	labels = json_object_get(meta, "labels");
+	return json_pack("{s:{s:s, s:s, s:s?, s:o}, s:s, s:b}", "metadata",
+	    "namespace", ns, "name", name, "resourceVersion", rv, "labels",
+	    json_is_object(labels) ? json_deep_copy(labels) : json_object(),
+	    "serviceAccount", sa != NULL ? sa : "default", "injected",
+	    injected);
+}
+
 static int
 kube_endpoint_cmp(const void *a, const void *b)
 {
@@ -288,7 +329,7 @@ kube_endpoint_cmp(const void *a, const void *b)
 
 int
 kube_service_map(json_t *svc, json_t *const *slices, size_t nslices,
-    kube_sidecar_fn sidecar, void *arg, struct kube_service **out, char **cause)
+    kube_info_fn info, void *arg, struct kube_service **out, char **cause)
 {
 	struct kube_service *ks;
 	json_t *spec, *ips, *ep;
@@ -355,9 +396,8 @@ kube_service_map(json_t *svc, json_t *const *slices, size_t nslices,
 			    ks->ports[j].name[0] == '\0')
 				ks->ports[j].target_port =
 				    kube_slice_port(slices[i], &ks->ports[j]);
-		json_array_foreach(
-		    json_object_get(slices[i], "endpoints"), j, ep)
-		    kube_map_endpoint(ks, slices[i], ep, sidecar, arg, &cap);
+		json_array_foreach(json_object_get(slices[i], "endpoints"), j,
+		    ep) kube_map_endpoint(ks, slices[i], ep, info, arg, &cap);
 	}
 	if (ks->nendpoints > 1)
 		qsort(ks->endpoints, ks->nendpoints, sizeof(*ks->endpoints),

@@ -43,25 +43,40 @@ struct kube_service {
 	size_t nendpoints;
 };
 
+/* What the mesh knows of an endpoint beyond its EndpointSlice. */
+struct kube_endpoint_info {
+	int sidecar;                 /* 1: mTLS to it */
+	const char *service_account; /* or NULL: "default" */
+	const char *labels;          /* JSON object text, or NULL */
+};
+
 /*
- * What the mesh knows of an endpoint address: when it is a workload with
- * a sidecar (registered by weft-sync), returns 1, its service account in
- * *sa and its labels (a JSON object text, or NULL) in *labels, both
- * valid until the next call.
+ * Fills *info for the endpoint at address of namespace ns, backed by pod
+ * (NULL without a pod): from the workload registered at that address
+ * (weft-sync), or from the pod. The strings stay valid until the next
+ * call. info is zeroed before the call.
  */
-typedef int (*kube_sidecar_fn)(const char *ns, const char *address,
-    const char **sa, const char **labels, void *arg);
+typedef void (*kube_info_fn)(const char *ns, const char *address,
+    const char *pod, struct kube_endpoint_info *info, void *arg);
+
+/*
+ * The parts of a Pod that discovery uses (allocated): {"metadata":
+ * {"namespace", "name", "resourceVersion", "labels"}, "serviceAccount",
+ * "injected"}, injected when it has the annotation weft.io/status or a
+ * container (or init container) named weft-proxy. NULL when pod has no
+ * namespace or name.
+ */
+json_t *kube_pod_summary(json_t *pod);
 
 /*
  * Maps a Service object and the EndpointSlices labelled with its name
  * (kubernetes.io/service-name) onto *out (allocated, kube_service_free).
- * sidecar may be NULL. Returns 1, 0 when the Service has no mesh
+ * info may be NULL (nothing known beyond the slices). Returns 1, 0 when the Service has no mesh
  * counterpart (ExternalName, no TCP port: *cause says why), or -1 with
  * *cause when the object is malformed.
  */
 int kube_service_map(json_t *svc, json_t *const *slices, size_t nslices,
-    kube_sidecar_fn sidecar, void *arg, struct kube_service **out,
-    char **cause);
+    kube_info_fn info, void *arg, struct kube_service **out, char **cause);
 void kube_service_free(struct kube_service *ks);
 
 /*

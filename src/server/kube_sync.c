@@ -59,8 +59,9 @@ struct kube_sync {
 	int synced[2];    /* each list arrived once */
 	int reconcile;    /* a list of Services arrived: check the DB */
 	char *audience;
-	char sidecar_sa[254]; /* of the last kube_sidecar_cb */
-	char *sidecar_labels;
+	json_t *pods;      /* "ns/name" -> kube_pod_summary */
+	char info_sa[254]; /* of the last kube_info_cb */
+	char *info_labels;
 	struct kube_review_cache cache[KUBE_REVIEW_MAX];
 };
 
@@ -152,20 +153,111 @@ kube_apply_event(struct kube_sync *ks, struct kube_event *e)
 	free(key);
 }
 
+/* Whether two pod summaries differ in what the mapping uses. */
 static int
-kube_sidecar_cb(const char *ns, const char *address, const char **sa,
-    const char **labels, void *arg)
+kube_pod_same(json_t *a, json_t *b)
+{
+	return a != NULL && b != NULL &&
+	    json_equal(
+		json_object_get(json_object_get(a, "metadata"), "labels"),
+		json_object_get(json_object_get(b, "metadata"), "labels")) &&
+	    json_equal(json_object_get(a, "serviceAccount"),
+		json_object_get(b, "serviceAccount")) &&
+	    json_equal(
+		json_object_get(a, "injected"), json_object_get(b, "injected"));
+}
+
+/* A pod of ns changed: every Service of ns is mapped again. */
+static void
+kube_dirty_namespace(struct kube_sync *ks, const char *ns)
+{
+	size_t n = strlen(ns);
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(ks->services, k, v)
+	{
+		if (strncmp(k, ns, n) == 0 && k[n] == '/')
+			json_object_set_new(ks->dirty, k, json_true());
+	}
+}
+
+static void
+kube_apply_pod_event(struct kube_sync *ks, struct kube_event *e)
+{
+	json_t *item, *old;
+	const char *k;
+	char *key;
+	size_t i;
+
+	if (e->type == KUBE_SYNCED) {
+		json_object_clear(ks->pods);
+		json_array_foreach(e->object, i, item)
+		{
+			if ((key = kube_key(item)) == NULL)
+				continue;
+			json_object_set(ks->pods, key, item);
+			free(key);
+		}
+		json_object_foreach(ks->services, k, item)
+		    json_object_set_new(ks->dirty, k, json_true());
+		return;
+	}
+	if ((key = kube_key(e->object)) == NULL)
+		return;
+	old = json_object_get(ks->pods, key);
+	if (e->type == KUBE_DELETED) {
+		if (old != NULL)
+			kube_dirty_namespace(
+			    ks, kube_object_namespace(e->object));
+		json_object_del(ks->pods, key);
+	} else {
+		if (!kube_pod_same(old, e->object))
+			kube_dirty_namespace(
+			    ks, kube_object_namespace(e->object));
+		json_object_set(ks->pods, key, e->object);
+	}
+	free(key);
+}
+
+/*
+ * What is known of an endpoint: a workload registered at its address
+ * has a sidecar, with that workload's identity and labels; else its
+ * pod, from the pods watch: its labels and service account, and a
+ * sidecar when it was injected.
+ */
+static void
+kube_info_cb(const char *ns, const char *address, const char *pod,
+    struct kube_endpoint_info *info, void *arg)
 {
 	struct kube_sync *ks = arg;
+	json_t *p;
+	char *key;
 
-	free(ks->sidecar_labels);
-	ks->sidecar_labels = NULL;
-	if (server_db_kube_sidecar(ks->srv->db, ns, address, ks->sidecar_sa,
-		sizeof(ks->sidecar_sa), &ks->sidecar_labels) != 1)
-		return 0;
-	*sa = ks->sidecar_sa;
-	*labels = ks->sidecar_labels;
-	return 1;
+	free(ks->info_labels);
+	ks->info_labels = NULL;
+	if (server_db_kube_sidecar(ks->srv->db, ns, address, ks->info_sa,
+		sizeof(ks->info_sa), &ks->info_labels) == 1) {
+		info->sidecar = 1;
+		info->service_account = ks->info_sa;
+		info->labels = ks->info_labels;
+		return;
+	}
+	if (pod == NULL)
+		return;
+	xasprintf(&key, "%s/%s", ns, pod);
+	p = json_object_get(ks->pods, key);
+	free(key);
+	if (p == NULL)
+		return;
+	snprintf(ks->info_sa, sizeof(ks->info_sa), "%s",
+	    json_string_value(json_object_get(p, "serviceAccount")));
+	ks->info_labels = json_dumps(
+	    json_object_get(json_object_get(p, "metadata"), "labels"),
+	    JSON_COMPACT | JSON_SORT_KEYS);
+	info->sidecar = json_is_true(json_object_get(p, "injected"));
+	info->service_account = ks->info_sa;
+	info->labels = ks->info_labels;
 }
 
 /* The EndpointSlices of each Service: "ns/name" -> array, once a batch. */
@@ -215,7 +307,7 @@ kube_write_one(
 		v = xcalloc(n + 1, sizeof(*v));
 		for (i = 0; i < n; i++)
 			v[i] = json_array_get(mine, i);
-		rc = kube_service_map(svc, v, n, kube_sidecar_cb, ks, &m, &why);
+		rc = kube_service_map(svc, v, n, kube_info_cb, ks, &m, &why);
 		free(v);
 		if (rc == -1) {
 			/* Once per error, and the rows it had are kept. */
@@ -302,8 +394,12 @@ kube_flush(struct kube_sync *ks)
 	int64_t version;
 
 	kube_client_take(ks->client, &events);
-	TAILQ_FOREACH (e, &events, entry)
-		kube_apply_event(ks, e);
+	TAILQ_FOREACH (e, &events, entry) {
+		if (e->kind == KUBE_PODS)
+			kube_apply_pod_event(ks, e);
+		else
+			kube_apply_event(ks, e);
+	}
 	kube_events_free(&events);
 	if (!ks->synced[KUBE_SERVICES] || !ks->synced[KUBE_SLICES] ||
 	    json_object_size(ks->dirty) == 0)
@@ -486,6 +582,7 @@ kube_sync_start(struct server *srv, char **cause)
 	ks->written = json_object();
 	ks->dirty = json_object();
 	ks->failed = json_object();
+	ks->pods = json_object();
 	ks->audience =
 	    xstrdup(c->kube_audience != NULL ? c->kube_audience : "weft");
 	if ((ks->batch = evtimer_new(srv->base, kube_batch_cb, ks)) == NULL)

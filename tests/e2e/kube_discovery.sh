@@ -35,7 +35,7 @@ pod_new server "$SRV_ADDR"
 SRV=$POD
 ST="$T/kube"
 mkdir -p "$ST"
-cp "$KUBE/services.json" "$KUBE/endpointslices.json" "$ST/"
+cp "$KUBE/services.json" "$KUBE/endpointslices.json" "$KUBE/pods.json" "$ST/"
 echo '{}' >"$ST/tokens.json"
 # The server's own service-account token, which the stub checks.
 od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$T/server.token"
@@ -78,6 +78,9 @@ expect_eq "orders: host, cluster IP, port 80 http, named targetPort" \
 expect_eq "orders' endpoints: pods, port from the slice, zones, readiness" \
     'orders-5d8f7b9c4-abcde|198.18.77.2|{"http":9080}|1|/zone-a orders-5d8f7b9c4-fghij|198.18.77.3|{"http":9080}|0|/zone-b' \
     "$(q "SELECT group_concat(pod || '|' || address || '|' || ports || '|' || ready || '|' || locality, ' ') FROM kubernetes_endpoints WHERE service = 'orders'")"
+expect_eq "from the pods: injected pods have sidecars, their accounts, labels" \
+    'orders-5d8f7b9c4-abcde|1|orders|v1 orders-5d8f7b9c4-fghij|1|orders|v2 orders-db-0|0|default|' \
+    "$(q "SELECT group_concat(x, ' ') FROM (SELECT e.pod || '|' || e.sidecar || '|' || e.service_account || '|' || ifnull(json_extract(w.labels, '\$.version'), '') AS x FROM kubernetes_endpoints e JOIN workloads w ON w.source = 'kubernetes' AND w.address = e.address WHERE e.namespace = 'shop' ORDER BY e.pod)")"
 expect_eq "the headless Service has no virtual IP, its UDP port is left out" \
     '[]|5432|TCP|5432|1' \
     "$(q "SELECT addresses, port, protocol, target_port, ready FROM kubernetes_services WHERE service = 'orders-db'")"
@@ -86,7 +89,8 @@ expect_eq "discovered services are of source kubernetes" \
     "$(q "SELECT name FROM services WHERE source = 'kubernetes' AND namespace = 'shop' AND name LIKE '%/orders'")"
 check "the server asked with its bearer token, for lists and watches" \
     sh -c "grep -q 'GET /api/v1/services watch rv=4100 auth=ok' '$ST/requests.log' &&
-        grep -q 'GET /apis/discovery.k8s.io/v1/endpointslices watch rv=4100 auth=ok' '$ST/requests.log'"
+        grep -q 'GET /apis/discovery.k8s.io/v1/endpointslices watch rv=4100 auth=ok' '$ST/requests.log' &&
+        grep -q 'GET /api/v1/pods watch rv=4100 auth=ok' '$ST/requests.log'"
 V1=$(q "SELECT version FROM config_version")
 
 # Watch events: orders-db deleted; one pod terminating, the other ready.

@@ -14,6 +14,7 @@ tests_unit_test_kube_discovery_LDADD = src/lib/libweft.a $(CMOCKA_LIBS) \
 EXTRA_DIST += tests/e2e/kube/README tests/e2e/kube/stub.py \
 	tests/e2e/kube/services.json tests/e2e/kube/services-2.json \
 	tests/e2e/kube/services-3.json tests/e2e/kube/endpointslices.json \
+	tests/e2e/kube/pods.json \
 	tests/e2e/kube/watch-services-1.jsonl \
 	tests/e2e/kube/watch-endpointslices-1.jsonl \
 	tests/e2e/kube/watch-410.jsonl \

@@ -87,18 +87,24 @@ slices_of(const char *ns, const char *svc, json_t **out, size_t max)
 	return n;
 }
 
-/* 198.18.77.3 has a sidecar, registered with service account orders. */
-static int
-sidecar(const char *ns, const char *address, const char **sa,
-    const char **labels, void *arg)
+/*
+ * 198.18.77.3 is a registered workload (a sidecar, account orders);
+ * the pod orders-db-0 is known from the pods watch, not injected.
+ */
+static void
+info(const char *ns, const char *address, const char *pod,
+    struct kube_endpoint_info *i, void *arg)
 {
 	(*(int *)arg)++;
 	if (strcmp(ns, "shop") == 0 && strcmp(address, "198.18.77.3") == 0) {
-		*sa = "orders";
-		*labels = "{\"app\":\"orders\",\"version\":\"v2\"}";
-		return 1;
+		i->sidecar = 1;
+		i->service_account = "orders";
+		i->labels = "{\"app\":\"orders\",\"version\":\"v2\"}";
+	} else if (pod != NULL && strcmp(pod, "orders-db-0") == 0) {
+		i->service_account = "db";
+		i->labels = "{\"app\":\"orders-db\","
+			    "\"security.istio.io/tlsMode\":\"istio\"}";
 	}
-	return 0;
 }
 
 static struct kube_service *
@@ -110,8 +116,8 @@ map(const char *ns, const char *name, int want)
 	char *cause = NULL;
 	int calls = 0;
 
-	assert_int_equal(kube_service_map(item(services, ns, name), v, n,
-			     sidecar, &calls, &ks, &cause),
+	assert_int_equal(kube_service_map(item(services, ns, name), v, n, info,
+			     &calls, &ks, &cause),
 	    want);
 	if (want != 1) {
 		assert_null(ks);
@@ -185,6 +191,9 @@ test_headless(void **state)
 	assert_int_equal(ks->nendpoints, 1);
 	assert_string_equal(ks->endpoints[0].name, "orders-db/orders-db-0");
 	assert_string_equal(ks->endpoints[0].ports, "{\"tcp-postgres\":5432}");
+	/* Known from its pod, not injected: its labels, no tlsMode. */
+	assert_string_equal(ks->endpoints[0].labels, "{\"app\":\"orders-db\"}");
+	assert_string_equal(ks->endpoints[0].service_account, "db");
 	kube_service_free(ks);
 }
 
@@ -326,6 +335,47 @@ test_text(void **state)
 	kube_service_free(b);
 }
 
+/* A pod reduced to what discovery uses; injected by annotation or
+ * by a container named weft-proxy. */
+static void
+test_pod_summary(void **state)
+{
+	json_t *pod, *sum, *want;
+
+	(void)state;
+	pod = json_loads(
+	    "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"p\","
+	    "\"resourceVersion\":\"9\",\"labels\":{\"app\":\"x\"},"
+	    "\"annotations\":{\"a\":\"b\"},\"managedFields\":[{}]},"
+	    "\"spec\":{\"serviceAccountName\":\"sa1\",\"containers\":["
+	    "{\"name\":\"app\"},{\"name\":\"weft-proxy\"}]},"
+	    "\"status\":{\"phase\":\"Running\"}}",
+	    0, NULL);
+	want =
+	    json_loads("{\"metadata\":{\"namespace\":\"shop\",\"name\":\"p\","
+		       "\"resourceVersion\":\"9\",\"labels\":{\"app\":\"x\"}},"
+		       "\"serviceAccount\":\"sa1\",\"injected\":true}",
+		0, NULL);
+	assert_non_null(sum = kube_pod_summary(pod));
+	assert_true(json_equal(sum, want));
+	json_decref(want);
+	json_decref(sum);
+	json_decref(pod);
+	pod = json_loads("{\"metadata\":{\"namespace\":\"shop\",\"name\":"
+			 "\"q\",\"annotations\":{\"weft.io/status\":\"{}\"}}}",
+	    0, NULL);
+	assert_non_null(sum = kube_pod_summary(pod));
+	assert_true(json_is_true(json_object_get(sum, "injected")));
+	assert_string_equal(
+	    json_string_value(json_object_get(sum, "serviceAccount")),
+	    "default");
+	json_decref(sum);
+	json_decref(pod);
+	pod = json_loads("{\"metadata\":{\"name\":\"q\"}}", 0, NULL);
+	assert_null(kube_pod_summary(pod));
+	json_decref(pod);
+}
+
 int
 main(void)
 {
@@ -338,6 +388,7 @@ main(void)
 	    cmocka_unit_test(test_protocols),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_text),
+	    cmocka_unit_test(test_pod_summary),
 	};
 
 	return cmocka_run_group_tests_name(

@@ -14,7 +14,7 @@ The test steers it through files in --state DIR:
   tokens.json               {"TOKEN": {"namespace", "sa", "pod"}}: the
                             tokens TokenReview authenticates
 and reads what it was asked in DIR/requests.log, one line per request.
-KIND is services or endpointslices.
+KIND is services, endpointslices or pods.
 """
 
 import argparse
@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 PATHS = {
     "/api/v1/services": "services",
     "/apis/discovery.k8s.io/v1/endpointslices": "endpointslices",
+    "/api/v1/pods": "pods",
 }
 LOCK = threading.Lock()
 STATE = {}
