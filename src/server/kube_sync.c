@@ -15,6 +15,7 @@
 
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -570,8 +571,12 @@ kube_sync_start(struct server *srv, char **cause)
 			ca_file = KUBE_SA_DIR "/ca.crt";
 	}
 	if (access(token_file, R_OK) == -1 || access(ca_file, R_OK) == -1) {
-		xasprintf(cause, "kubernetes API %s: cannot read %s", api,
-		    access(token_file, R_OK) == -1 ? token_file : ca_file);
+		const char *f =
+		    access(token_file, R_OK) == -1 ? token_file : ca_file;
+
+		xasprintf(cause, "kubernetes API %s: %s %s: %s", api,
+		    f == token_file ? "token file" : "CA file", f,
+		    strerror(errno));
 		free(api);
 		return -1;
 	}

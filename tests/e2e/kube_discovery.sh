@@ -22,6 +22,21 @@ command -v sqlite3 >/dev/null || skip "needs sqlite3"
 command -v openssl >/dev/null || skip "needs openssl"
 MESH_NAMESPACE=shop
 
+# Bad command lines: one line each, status 2.
+bad() { # WANT-TEXT CMD...
+	local want=$1 rc=0
+	shift
+	"$@" >"$T/bad.out" 2>&1 || rc=$?
+	[ "$rc" -eq 2 ] && [ "$(wc -l <"$T/bad.out")" -eq 1 ] && grep -q -- "$want" "$T/bad.out"
+}
+check "weft-server --kube-api needs https" \
+    bad "expected https://HOST\[:PORT\] or off" "$WEFT_SERVER_BIN" --kube-api http://x
+check "weft-server --kube-resync needs a duration" \
+    bad "at least 1s" "$WEFT_SERVER_BIN" --kube-resync 0s
+check "weft-sync --kube-token-file needs --ca" \
+    bad "needs --ca FILE" "$WEFT_SYNC" --server https://x --kube-token-file /dev/null \
+    --workload w --namespace n --address 198.18.0.1
+
 # The API server's certificate, from a test CA (the openssl CLI).
 pki_ca
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
