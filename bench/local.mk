@@ -46,3 +46,13 @@ bench-sync: src/server/weft-server$(EXEEXT) src/sync/weft-sync$(EXEEXT) \
     bench/snapshot-load$(EXEEXT)
 	WEFT_BUILDDIR='$(abs_top_builddir)' \
 	$(SHELL) $(srcdir)/bench/sync-scale.sh $(BENCH_SYNC_ARGS)
+
+# `make bench-kube` (as root) measures weft-server's Kubernetes discovery
+# against the API stand-in of the tests: SERVICES Services (default 2000)
+# of ENDPOINTS ready endpoints each (default 5), in a network namespace.
+EXTRA_DIST += bench/kube-scale.sh
+
+.PHONY: bench-kube
+bench-kube: src/server/weft-server$(EXEEXT)
+	WEFT_BUILDDIR='$(abs_top_builddir)' WEFT_SRCDIR='$(abs_top_srcdir)' \
+	$(SHELL) $(srcdir)/bench/kube-scale.sh

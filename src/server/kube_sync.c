@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -33,12 +34,13 @@
 #include "server_db.h"
 #include "xmalloc.h"
 
-#define KUBE_BATCH_MS   100
-#define KUBE_RETRY_SEC  1
-#define KUBE_REVIEW_TTL 60
-#define KUBE_REVIEW_MAX 1024
-#define KUBE_SA_DIR     "/var/run/secrets/kubernetes.io/serviceaccount"
-#define KUBE_SA_PREFIX  "system:serviceaccount:"
+#define KUBE_BATCH_MS     100
+#define KUBE_RETRY_SEC    1
+#define KUBE_PODS_WAIT_MS 10000
+#define KUBE_REVIEW_TTL   60
+#define KUBE_REVIEW_MAX   1024
+#define KUBE_SA_DIR       "/var/run/secrets/kubernetes.io/serviceaccount"
+#define KUBE_SA_PREFIX    "system:serviceaccount:"
 
 struct kube_review_cache {
 	char key[65]; /* SHA-256 of the token */
@@ -57,7 +59,9 @@ struct kube_sync {
 	json_t *written;  /* "ns/name" -> kube_service_text of its rows */
 	json_t *dirty;    /* "ns/name" of Services -> true */
 	json_t *failed;   /* "ns/name" -> the error logged for it */
-	int synced[2];    /* each list arrived once */
+	int synced[3];    /* each list arrived once */
+	int64_t lists_at; /* ms when services and slices were first listed */
+	int holding;      /* the batch timer waits for the pods */
 	int reconcile;    /* a list of Services arrived: check the DB */
 	char *audience;
 	json_t *pods;      /* "ns/name" -> kube_pod_summary */
@@ -183,6 +187,15 @@ kube_dirty_namespace(struct kube_sync *ks, const char *ns)
 	}
 }
 
+static int64_t
+kube_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 kube_apply_pod_event(struct kube_sync *ks, struct kube_event *e)
 {
@@ -202,6 +215,7 @@ kube_apply_pod_event(struct kube_sync *ks, struct kube_event *e)
 		}
 		json_object_foreach(ks->services, k, item)
 		    json_object_set_new(ks->dirty, k, json_true());
+		ks->synced[KUBE_PODS] = 1;
 		return;
 	}
 	if ((key = kube_key(e->object)) == NULL)
@@ -405,6 +419,27 @@ kube_flush(struct kube_sync *ks)
 	if (!ks->synced[KUBE_SERVICES] || !ks->synced[KUBE_SLICES] ||
 	    json_object_size(ks->dirty) == 0)
 		return;
+	/*
+	 * The first write waits a little for the pods (a large list comes
+	 * later), so as not to write every endpoint twice; not for ever:
+	 * the pods may not be ours to list.
+	 */
+	if (!ks->synced[KUBE_PODS]) {
+		int64_t now = kube_now_ms();
+
+		if (ks->lists_at == 0)
+			ks->lists_at = now;
+		if (now - ks->lists_at < KUBE_PODS_WAIT_MS) {
+			tv.tv_sec =
+			    (KUBE_PODS_WAIT_MS - (now - ks->lists_at)) / 1000;
+			tv.tv_usec =
+			    (KUBE_PODS_WAIT_MS - (now - ks->lists_at)) % 1000 *
+			    1000;
+			evtimer_add(ks->batch, &tv);
+			ks->holding = 1;
+			return;
+		}
+	}
 	if (server_db_begin(ks->srv->db, &cause) == -1)
 		goto fail;
 	if (ks->reconcile && kube_reconcile(ks, &cause) == -1) {
@@ -459,8 +494,11 @@ kube_schedule(struct kube_sync *ks)
 {
 	struct timeval tv = {0, KUBE_BATCH_MS * 1000};
 
-	if (!evtimer_pending(ks->batch, NULL))
+	/* Soon, unless a batch is due already; a wait for the pods ends. */
+	if (!evtimer_pending(ks->batch, NULL) || ks->holding) {
+		ks->holding = 0;
 		evtimer_add(ks->batch, &tv);
+	}
 }
 
 static void
