@@ -9,6 +9,8 @@
 #   weft-server (198.18.10.100) <-- weft-sync in shop, orders-v1, orders-v2,
 #                                   profilepicture
 #   batch    (198.18.10.39, no sidecar) --curl--> orders-v1
+#   billing-vm (198.18.10.40, a "VM": weftctl join, then the systemd
+#              units' command lines) <--> shop, orders
 #
 # Everything stays inside namespaces this script creates (no route out)
 # and is removed when it ends.
@@ -420,6 +422,80 @@ if "$WEFT_BUILDDIR/src/ctl/weftctl" --help 2>&1 | grep -q '^  explain '; then
 else
 	echo "  (skipped: this weftctl has no explain)"
 fi
+
+say "16. A VM joins the mesh: weftctl join, then the systemd units"
+# A namespace stands in for the VM; its units run from their own
+# command lines (tools/unit-exec), as systemd would run them.
+vm_new billing-vm 198.18.10.40
+echo "  billing-vm: 198.18.10.40, weft installed, an app on :8080"
+bg "$VM" billing-app "$WEFT_TESTD" --listen 0.0.0.0:8080 --name billing-vm
+wait_listen "$VM" 8080
+run "weftctl --server https://198.18.10.100:15010 token create --workload billing-vm --namespace default --service-account billing > billing.token   # on the server"
+ctl token create --workload billing-vm --namespace default \
+    --service-account billing >"$T/billing.token"
+run "weftctl join --server https://198.18.10.100:15010 --token-file billing.token --address 198.18.10.40 --ports http=8080 --labels app=billing --no-start   # on the VM"
+in_ns "$VM" "$WEFT_BUILDDIR/src/ctl/weftctl" join --server https://198.18.10.100:15010 \
+    --token-file "$T/billing.token" --address 198.18.10.40 --ports http=8080 \
+    --labels app=billing --etc "$VM_DIR/etc" --no-start 2>&1 |
+    sed -e "s|$VM_DIR||g" -e 's/^/  /'
+run "grep -v '^#' /etc/default/weft | grep ."
+grep -v '^#' "$VM_DIR/etc/default/weft" | grep . | sed 's/^/  /'
+run "systemctl start weft-init weft-proxy weft-sync   # what they run:"
+for u in weft-init weft-proxy weft-sync; do
+	vm_unit "$u" print | head -n 2 |
+	    sed -e "s|$VM_DIR/sbin|/usr/sbin|g" -e "s|$VM_DIR||g" -e 's/^/  /' |
+	    cut -c1-200
+done
+vm_unit weft-init start >"$T/billing-init.log" 2>&1
+vm_unit_start weft-proxy
+vm_unit_start weft-sync
+cat >"$T/billing.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: billing}
+spec:
+  hosts: [billing]
+  addresses: [240.240.0.4]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: billing}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: orders-billing}
+spec:
+  selector: {matchLabels: {app: orders}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/billing]}}]
+    to: [{operation: {methods: [GET], paths: [/invoices]}}]
+YAML
+SYNCED="$SYNCED $VM"
+for _ in $(seq 1 100); do
+	[ -s "$VM_DIR/varlib/weft/certs/cert.pem" ] && break
+	sleep 0.2
+done
+server_apply billing.yaml
+for _ in $(seq 1 50); do
+	[ "$(ctl status | grep -c 'in sync$')" -eq 5 ] && break
+	sleep 0.2
+done
+run "weftctl --server https://198.18.10.100:15010 status"
+ctl status | sed 's/^/  /'
+run "curl http://billing:8080/charge   # from shop, to the VM"
+http_status "$SHOP" -H 'Host: billing' http://240.240.0.4:8080/charge
+run "curl http://orders:8080/invoices   # from the VM"
+http_status "$VM" -H 'Host: orders' http://240.240.0.3:8080/invoices
+run "curl http://orders:8080/count   # from the VM: not allowed"
+http_status "$VM" -H 'Host: orders' http://240.240.0.3:8080/count
+run "curl -s http://127.0.0.1:15020/metrics | grep 'weft_requests_total{reporter=\"destination\"'   # on the VM"
+in_ns "$VM" curl -s --max-time 5 http://127.0.0.1:15020/metrics |
+    awk '/^weft_requests_total\{reporter="destination"/ {
+	match($0, /source_principal="[^"]*"/); s = substr($0, RSTART + 18, RLENGTH - 19)
+	match($0, /connection_security_policy="[^"]*"/); m = substr($0, RSTART + 28, RLENGTH - 29)
+	printf "  source_principal=%s connection_security_policy=%s  %s requests\n", s, m, $NF }'
+run "systemctl stop weft-init   # ExecStop: weft-init --cleanup"
+vm_unit weft-init stop >>"$T/billing-init.log" 2>&1
+echo "  capture rules left on the VM: $(in_ns "$VM" iptables-save | grep -c WEFT || true)"
 
 say "Done. The pods and sidecars are removed now."
 echo "Try it yourself: tests/e2e/*.sh build the same pods; see README."

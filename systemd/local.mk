@@ -40,6 +40,18 @@ install-data-local:
 	$(INSTALL_DATA) $(srcdir)/systemd/weft.sysusers.conf \
 	    '$(DESTDIR)$(sysusersdir)/weft.conf'
 
+# The users, at once, on a real install into the system's sysusers.d
+# (not under DESTDIR, nor in a private prefix such as distcheck's).
+install-data-hook:
+	@case '$(DESTDIR):$(sysusersdir)' in \
+	:/usr/lib/sysusers.d | :/lib/sysusers.d) \
+		if command -v systemd-sysusers >/dev/null; then \
+			echo " systemd-sysusers $(sysusersdir)/weft.conf"; \
+			systemd-sysusers '$(sysusersdir)/weft.conf' || \
+			echo "warning: run systemd-sysusers as root to create weft-proxy and weft"; \
+		fi ;; \
+	esac
+
 uninstall-local:
 	@if cmp -s $(srcdir)/systemd/weft.default \
 	    '$(DESTDIR)$(sysconfdir)/default/weft'; then \
@@ -48,10 +60,25 @@ uninstall-local:
 	fi
 	rm -f '$(DESTDIR)$(sysusersdir)/weft.conf'
 
-# Checks the units with systemd-analyze verify; needs no root.
-SYSTEMD_TESTS = tests/e2e/systemd_units.sh
+# The units under systemd-analyze verify, make install under DESTDIR
+# (no root needed), weftctl join with stand-ins for systemctl (root, a
+# mount namespace; skipped otherwise).
+SYSTEMD_TESTS = tests/e2e/systemd_units.sh tests/e2e/install.sh \
+	tests/e2e/ctl_join.sh
 EXTRA_DIST += $(SYSTEMD_TESTS)
 TESTS += $(SYSTEMD_TESTS)
+# A VM joining the mesh (weftctl join, then the units' command lines
+# through tools/unit-exec): root and namespaces.
+VM_E2E_TESTS = tests/e2e/vm_join.sh
+EXTRA_DIST += $(VM_E2E_TESTS) tools/unit-exec
+if E2E
+TESTS += $(VM_E2E_TESTS)
+endif
 AM_TESTS_ENVIRONMENT += \
 	WEFT_SBINDIR='$(sbindir)'; export WEFT_SBINDIR; \
-	WEFT_SYSCONFDIR='$(sysconfdir)'; export WEFT_SYSCONFDIR;
+	WEFT_SYSCONFDIR='$(sysconfdir)'; export WEFT_SYSCONFDIR; \
+	WEFT_BINDIR='$(bindir)'; export WEFT_BINDIR; \
+	WEFT_MANDIR='$(mandir)'; export WEFT_MANDIR; \
+	WEFT_PKGDATADIR='$(pkgdatadir)'; export WEFT_PKGDATADIR; \
+	WEFT_UNITDIR='$(systemdsystemunitdir)'; export WEFT_UNITDIR; \
+	WEFT_SYSUSERSDIR='$(sysusersdir)'; export WEFT_SYSUSERSDIR;

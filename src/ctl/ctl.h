@@ -83,6 +83,13 @@ size_t ctl_input_load(char *const *files, size_t nfiles, const char *ns,
     int flags, struct config_resources *out, struct config_errors *errs,
     json_t *raw);
 
+/*
+ * Reads all of file ("-": the standard input, named "<stdin>") into
+ * *buf (allocated, NUL-terminated), at most 64 MiB. Returns 0, or -1
+ * with *cause (allocated) naming the file.
+ */
+int ctl_input_read(const char *file, char **buf, size_t *len, char **cause);
+
 /* Prints every error of errs on stderr, one line each. */
 void ctl_print_errors(const struct config_errors *errs);
 
@@ -112,6 +119,24 @@ int ctl_ca(struct ctl *ctl, int argc, char **argv);
  * would be refused or cannot be explained.
  */
 int ctl_explain(struct ctl *ctl, int argc, char **argv);
+
+/*
+ * weftctl join (ctl_join.c): makes this machine a workload of the mesh
+ * (the settings of the systemd units, the join token, the units started).
+ */
+int ctl_join(struct ctl *ctl, int argc, char **argv);
+/*
+ * weftctl leave (ctl_join.c): stops and disables the units join started;
+ * with --purge, removes the settings file and the join token too.
+ */
+int ctl_leave(struct ctl *ctl, int argc, char **argv);
+
+/*
+ * weftctl inject (ctl_inject.c): the sidecar injection of the pods and
+ * pod templates of Kubernetes YAML, offline, as weft-server's webhook
+ * would do it; the other documents are written unchanged.
+ */
+int ctl_inject(struct ctl *ctl, int argc, char **argv);
 
 /* "user@host" for resources.applied_by, allocated. */
 char *ctl_applied_by(void);

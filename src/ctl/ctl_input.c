@@ -122,14 +122,10 @@ ctl_read_all(int fd, char **buf, size_t *len)
 	return 0;
 }
 
-static void
-ctl_input_file(const char *file, const char *ns, int flags,
-    struct config_resources *out, struct config_errors *errs, json_t *raw)
+int
+ctl_input_read(const char *file, char **buf, size_t *len, char **cause)
 {
 	const char *name;
-	json_t *content;
-	char *buf;
-	size_t len;
 	int fd;
 
 	if (strcmp(file, "-") == 0) {
@@ -139,20 +135,37 @@ ctl_input_file(const char *file, const char *ns, int flags,
 		fd = open(file, O_RDONLY | O_CLOEXEC);
 		name = file;
 		if (fd == -1) {
-			config_errors_add(errs, NULL, 0, NULL, NULL, "%s: %s",
-			    file, strerror(errno));
-			return;
+			xasprintf(cause, "%s: %s", file, strerror(errno));
+			return -1;
 		}
 	}
-	if (ctl_read_all(fd, &buf, &len) == -1) {
-		config_errors_add(errs, NULL, 0, NULL, NULL, "%s: %s", name,
+	if (ctl_read_all(fd, buf, len) == -1) {
+		xasprintf(cause, "%s: %s", name,
 		    errno == EFBIG ? "larger than 64 MiB" : strerror(errno));
 		if (fd != STDIN_FILENO)
 			close(fd);
-		return;
+		return -1;
 	}
 	if (fd != STDIN_FILENO)
 		close(fd);
+	return 0;
+}
+
+static void
+ctl_input_file(const char *file, const char *ns, int flags,
+    struct config_resources *out, struct config_errors *errs, json_t *raw)
+{
+	const char *name;
+	json_t *content;
+	char *buf, *cause = NULL;
+	size_t len;
+
+	name = strcmp(file, "-") == 0 ? "<stdin>" : file;
+	if (ctl_input_read(file, &buf, &len, &cause) == -1) {
+		config_errors_add(errs, NULL, 0, NULL, NULL, "%s", cause);
+		free(cause);
+		return;
+	}
 	config_input_buffer(buf, len, name, ns, flags, out, errs);
 	if (raw != NULL) {
 		if ((content = json_stringn(buf, len)) == NULL)

@@ -34,7 +34,9 @@ src_ctl_weftctl_SOURCES = \
 	src/ctl/ctl_status.c \
 	src/ctl/ctl_remote.c \
 	src/ctl/ctl_ca.c \
-	src/ctl/ctl_explain.c
+	src/ctl/ctl_explain.c \
+	src/ctl/ctl_join.c \
+	src/ctl/ctl_inject.c
 # weftctl explain builds the proxy's own snapshots and decides on them.
 src_ctl_weftctl_SOURCES += \
 	src/proxy/policy_db.c src/proxy/policy_db.h \

@@ -42,6 +42,14 @@ ctl_usage(FILE *f)
 	    "authorization\n"
 	    "                      and rate limits; exit 0 when allowed, 1 "
 	    "when not\n"
+	    "  inject -f FILE|- [--native-sidecars on|off] [--init-image "
+	    "IMAGE]\n"
+	    "         [--proxy-image IMAGE] [--mesh-url URL] [--log-level L]\n"
+	    "         [-o yaml|json]\n"
+	    "                      add the weft sidecars to the pods and pod "
+	    "templates of\n"
+	    "                      Kubernetes YAML, offline, as weft-server's "
+	    "webhook does\n"
 	    "\n"
 	    "KIND: virtualservice (vs), destinationrule (dr), serviceentry "
 	    "(se),\n"
@@ -61,6 +69,14 @@ ctl_usage(FILE *f)
 	    "  ca rotate prepare|activate|finish [--force]\n"
 	    "                      the CA's roots; rotate the root "
 	    "without a restart\n"
+	    "  join --server URL --token TOKEN|--token-file FILE --address "
+	    "IP [...]\n"
+	    "                      make this machine a workload: settings, "
+	    "token, units\n"
+	    "                      (weftctl join --help)\n"
+	    "  leave [--purge]     stop and disable those units; --purge "
+	    "removes the\n"
+	    "                      settings and the token\n"
 	    "\n"
 	    "  --db PATH          the local policy DB (default $WEFT_DB, else "
 	    "%s);\n"
@@ -137,6 +153,9 @@ static const struct {
     {"token", ctl_token},
     {"ca", ctl_ca},
     {"explain", ctl_explain},
+    {"join", ctl_join},
+    {"leave", ctl_leave},
+    {"inject", ctl_inject},
 };
 
 int

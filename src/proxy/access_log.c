@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proxy.h"
+#include "snapshot.h"
 
 #define ALOG_FLUSH_BYTES (32 * 1024)
 
@@ -108,6 +109,75 @@ alog_common(struct evbuffer *b, struct session *s, uint64_t duration_ns)
 	alog_str(b, "namespace", s->w->px->conf.namespace);
 }
 
+/* The namespace of a SPIFFE ID (".../ns/NS/sa/SA"), into buf. */
+static const char *
+alog_spiffe_ns(const char *id, char *buf, size_t len)
+{
+	const char *p = strstr(id, "/ns/"), *e;
+
+	if (strncmp(id, "spiffe://", 9) != 0 || p == NULL)
+		return "unknown";
+	p += 4;
+	if ((e = strchr(p, '/')) == NULL)
+		e = p + strlen(p);
+	snprintf(buf, len, "%.*s", (int)(e - p), p);
+	return buf;
+}
+
+/*
+ * Who called whom. Outbound, the source is this workload and the
+ * destination the endpoint the snapshot chose (its principal made from
+ * our trust domain and its service account); inbound, the source is the
+ * mTLS peer's SPIFFE ID (its workload name is not known here) and the
+ * destination this workload.
+ */
+static void
+alog_identity(struct evbuffer *b, struct session *s, int http)
+{
+	struct proxy *px = s->w->px;
+	const struct snap_endpoint *ep = s->hx.endpoint;
+	char dst[256], td[128], ns[128];
+	const char *p, *e;
+
+	if (s->direction == METRICS_OUTBOUND) {
+		alog_str(b, "source_workload", px->conf.workload);
+		alog_str(b, "source_namespace", px->conf.namespace);
+		alog_str(b, "source_principal", px->principal);
+		if (!http)
+			ep = NULL;
+		snprintf(td, sizeof(td), "cluster.local");
+		if (strncmp(px->principal, "spiffe://", 9) == 0 &&
+		    (e = strchr((p = px->principal + 9), '/')) != NULL)
+			snprintf(td, sizeof(td), "%.*s", (int)(e - p), p);
+		if (ep != NULL && ep->service_account != NULL)
+			snprintf(dst, sizeof(dst), "spiffe://%s/ns/%s/sa/%s",
+			    td, ep->namespace, ep->service_account);
+		else
+			snprintf(dst, sizeof(dst), "unknown");
+		alog_str(b, "destination_workload",
+		    ep != NULL ? ep->workload : "unknown");
+		alog_str(b, "destination_namespace",
+		    ep != NULL ? ep->namespace : "unknown");
+		alog_str(b, "destination_principal", dst);
+		return;
+	}
+	p = s->tcpkey.peer[0] != '\0' ? s->tcpkey.peer : "unknown";
+	alog_str(b, "source_workload", "unknown");
+	alog_str(b, "source_namespace", alog_spiffe_ns(p, ns, sizeof(ns)));
+	alog_str(b, "source_principal", p);
+	alog_str(b, "destination_workload", px->conf.workload);
+	alog_str(b, "destination_namespace", px->conf.namespace);
+	alog_str(b, "destination_principal", px->principal);
+}
+
+static void
+alog_ms(struct evbuffer *b, const char *key, uint64_t from, uint64_t to)
+{
+	if (from == 0 || to < from)
+		return;
+	evbuffer_add_printf(b, ",\"%s\":%.3f", key, (double)(to - from) / 1e6);
+}
+
 static void
 alog_end(struct worker *w)
 {
@@ -136,6 +206,28 @@ access_log_request(struct session *s, uint64_t duration_ns)
 	    hx->status, metrics_rflag_name(hx->rflag),
 	    (unsigned long long)hx->req_bytes,
 	    (unsigned long long)hx->resp_bytes, (double)duration_ns / 1e6);
+	/* Local replies never reached an upstream: no upstream times. */
+	if (hx->up_first_ns != 0) {
+		alog_ms(b, "upstream_service_time_ms", hx->up_sent_ns,
+		    hx->up_first_ns);
+		alog_ms(b, "upstream_duration_ms", hx->up_sent_ns,
+		    hx->up_last_ns != 0 ? hx->up_last_ns : now_ns());
+	}
+	alog_identity(b, s, 1);
+	alog_str(b, "request_id", hx->request_id);
+	if (hx->trace.valid) {
+		char tid[33], sid[17];
+
+		trace_id_hex(&hx->trace, tid);
+		trace_hex64(hx->trace.span_id, sid);
+		alog_str(b, "trace_id", tid);
+		alog_str(b, "span_id", sid);
+		evbuffer_add_printf(b, ",\"trace_sampled\":%s",
+		    hx->trace.sampled == TRACE_SAMPLED_YES ? "true" : "false");
+	}
+	alog_str(b, "route_name", hx->route[0] != '\0' ? hx->route : "default");
+	if (hx->cluster != NULL)
+		alog_str(b, "upstream_cluster", hx->cluster->name);
 	if (hx->denied[0] != '\0')
 		alog_str(b, "denied_by", hx->denied);
 	alog_end(s->w);
@@ -154,6 +246,7 @@ access_log_tcp(struct session *s, uint64_t duration_ns)
 	    ",\"bytes_received\":%llu,\"bytes_sent\":%llu,\"duration_ms\":%.3f",
 	    (unsigned long long)s->client.bytes_in,
 	    (unsigned long long)s->client.bytes_out, (double)duration_ns / 1e6);
+	alog_identity(b, s, 0);
 	if (s->hx.denied[0] != '\0')
 		alog_str(b, "denied_by", s->hx.denied);
 	alog_end(s->w);

@@ -19,6 +19,7 @@
 
 #include "policy_db.h"
 #include "proxy.h"
+#include "trace.h"
 #include "snapshot.h"
 
 #define ADMIN_MAX_HEAD  16384
@@ -63,6 +64,7 @@ admin_metrics(struct proxy *px, struct evbuffer *b, const char **ctype)
 	if (metrics_render(
 		b, px->shards, px->nworkers, &px->id, &px->globals) == -1)
 		return 500;
+	trace_exporter_render(px->tracer, b);
 	*ctype = "text/plain; version=0.0.4; charset=utf-8";
 	return 200;
 }
@@ -135,6 +137,11 @@ admin_config(struct proxy *px, struct evbuffer *b, const char **ctype)
 	admin_json_str(b, "certs", c->certs_dir, 0);
 	admin_json_str(b, "access_log", c->access_log, 0);
 	admin_json_str(b, "log_level", log_level_name(log_getlevel()), 0);
+	admin_json_str(b, "trace_collector", c->trace_collector, 0);
+	admin_json_str(b, "trace_format",
+	    c->trace_format == TRACE_FORMAT_OTLP ? "otlp" : "zipkin", 0);
+	evbuffer_add_printf(b, "  \"trace_sampling_percent\": %.4f,\n",
+	    (double)c->trace_ppm / 10000.0);
 	if (px->snap != NULL)
 		evbuffer_add_printf(b,
 		    "  \"policy\": {\"version\": %lld, \"services\": %zu, "

@@ -142,6 +142,7 @@ http_account(struct session *s)
 	strcpy(key.route, hx->route[0] != '\0' ? hx->route : "default");
 	metrics_request(
 	    s->w->metrics, &key, dur, hx->req_bytes, hx->resp_bytes);
+	trace_request_end(s, dur);
 	access_log_request(s, dur);
 	session_report_bytes(s);
 }
@@ -316,7 +317,8 @@ http_needs_rewrite(const struct http1_msg *m)
 void
 http_write_head(struct evbuffer *out, const char *buf,
     const struct http1_msg *m, const char *connection,
-    const struct snap_hdr_ops *a, const struct snap_hdr_ops *b)
+    const struct snap_hdr_ops *a, const struct snap_hdr_ops *b,
+    const char *trace)
 {
 	size_t start_len;
 
@@ -329,7 +331,7 @@ http_write_head(struct evbuffer *out, const char *buf,
 	} else {
 		evbuffer_add(out, buf, start_len);
 	}
-	http_route_write_fields(out, m, a, b, NULL);
+	http_route_write_fields(out, m, a, b, NULL, trace);
 	if (connection != NULL)
 		evbuffer_add_printf(out, "Connection: %s\r\n", connection);
 	evbuffer_add(out, "\r\n", 2);
@@ -579,6 +581,7 @@ http_request_head(struct session *s)
 		    s, 405, "CONNECT is not supported", METRICS_RF_NR, 1);
 	}
 
+	trace_request_start(s, m);
 	hx->target = s->target;
 	hx->target_len = s->target_len;
 
@@ -598,9 +601,10 @@ http_request_head(struct session *s)
 		evbuffer_drain(in, head_len);
 		break;
 	default:
-		if (http_needs_rewrite(m)) {
+		if (http_needs_rewrite(m) || hx->trace_hdrs[0] != '\0') {
 			http_write_head(s->head_out, buf, m,
-			    hx->upgrade ? "upgrade" : NULL, NULL, NULL);
+			    hx->upgrade ? "upgrade" : NULL, NULL, NULL,
+			    hx->trace_hdrs);
 			evbuffer_drain(in, head_len);
 		} else {
 			evbuffer_remove_buffer(in, s->head_out, head_len);
@@ -754,6 +758,8 @@ http_dispatch(struct session *s)
 	    (hx->retry_head = evbuffer_new()) != NULL)
 		http_copy_buffer(hx->retry_head, s->head_out);
 	evbuffer_add_buffer(up->c.out, s->head_out);
+	hx->up_sent_ns = now_ns();
+	hx->up_first_ns = 0;
 
 	if (up->c.connecting)
 		session_timer(
@@ -993,7 +999,8 @@ http_response_head(struct session *s)
 			    "upstream switched protocols unasked",
 			    METRICS_RF_UPE, 0);
 		}
-		http_write_head(s->client.out, buf, m, "upgrade", NULL, NULL);
+		http_write_head(
+		    s->client.out, buf, m, "upgrade", NULL, NULL, NULL);
 		evbuffer_drain(in, head_len);
 		hx->resp_started = 1;
 		hx->req_state = REQ_DONE;
@@ -1005,7 +1012,7 @@ http_response_head(struct session *s)
 	}
 	if (m->status < 200) {
 		/* Interim responses go to the client as they come. */
-		http_write_head(s->client.out, buf, m, NULL, NULL, NULL);
+		http_write_head(s->client.out, buf, m, NULL, NULL, NULL, NULL);
 		evbuffer_drain(in, head_len);
 		hx->resp_started = 1;
 		if (conn_flush(&s->client) == -1) {
@@ -1015,6 +1022,7 @@ http_response_head(struct session *s)
 		return 0;
 	}
 
+	hx->up_first_ns = now_ns();
 	hx->resp_minor = m->version_minor;
 	hx->resp_framing = m->framing;
 	hx->resp_remaining = m->content_length;
@@ -1046,7 +1054,7 @@ http_response_head(struct session *s)
 	if (conn_hdr != NULL || m->version_minor == 0 || resp_a != NULL ||
 	    resp_b != NULL || http_needs_rewrite(m)) {
 		http_write_head(
-		    s->client.out, buf, m, conn_hdr, resp_a, resp_b);
+		    s->client.out, buf, m, conn_hdr, resp_a, resp_b, NULL);
 		evbuffer_drain(in, head_len);
 	} else {
 		evbuffer_remove_buffer(in, s->client.out, head_len);
@@ -1083,6 +1091,7 @@ http_resp_body(struct session *s)
 		done = 1;
 	if (done) {
 		hx->resp_state = RESP_DONE;
+		hx->up_last_ns = now_ns();
 		if (hx->req_state != REQ_DONE)
 			hx->upstream_close = 1;
 		return http_exchange_end(s);

@@ -107,7 +107,7 @@ route_hdr_emit(struct evbuffer *out, const struct snap_hdr_ops *ops)
 void
 http_route_write_fields(struct evbuffer *out, const struct http1_msg *m,
     const struct snap_hdr_ops *a, const struct snap_hdr_ops *b,
-    const char *authority)
+    const char *authority, const char *trace)
 {
 	size_t i;
 
@@ -115,6 +115,9 @@ http_route_write_fields(struct evbuffer *out, const struct http1_msg *m,
 		const struct http1_header *h = &m->headers[i];
 
 		if (http1_is_hop_by_hop(m, h))
+			continue;
+		if (trace != NULL && trace[0] != '\0' &&
+		    trace_header_replaced(h->name, h->name_len))
 			continue;
 		if (a != NULL && route_hdr_dropped(h, a, b))
 			continue;
@@ -129,6 +132,8 @@ http_route_write_fields(struct evbuffer *out, const struct http1_msg *m,
 	}
 	route_hdr_emit(out, a);
 	route_hdr_emit(out, b);
+	if (trace != NULL)
+		evbuffer_add(out, trace, strlen(trace));
 }
 
 /*
@@ -179,7 +184,7 @@ route_write_head(struct session *s, const struct http1_msg *m,
 	evbuffer_add_printf(out, " HTTP/1.%d\r\n", m->version_minor);
 	http_route_write_fields(out, m, r != NULL ? &r->req_hdrs : NULL,
 	    d != NULL ? &d->req_hdrs : NULL,
-	    r != NULL ? r->rewrite_authority : NULL);
+	    r != NULL ? r->rewrite_authority : NULL, s->hx.trace_hdrs);
 	if (s->hx.upgrade)
 		evbuffer_add(out, "Connection: upgrade\r\n", 21);
 	evbuffer_add(out, "\r\n", 2);
@@ -230,7 +235,8 @@ route_mirror(
 	evbuffer_add(head, " ", 1);
 	evbuffer_add(head, m->target, m->target_len);
 	evbuffer_add(head, " HTTP/1.1\r\n", 11);
-	http_route_write_fields(head, m, &r->req_hdrs, NULL, host);
+	http_route_write_fields(
+	    head, m, &r->req_hdrs, NULL, host, s->hx.trace_hdrs);
 	evbuffer_add(head, "Connection: close\r\n\r\n", 21);
 	memcpy(&addr, &ep->addr, ep->addrlen);
 	mirror_send(w, &addr, ep->addrlen, head, &s->hx.mirror);

@@ -325,7 +325,7 @@ inbound_jwt_headers(struct session *s, struct inbound_req *ir, const char *buf)
 		if (set[i].value == NULL)
 			set[i].value = (char *)"";
 	http_write_head(s->head_out, buf, ir->m,
-	    s->hx.upgrade ? "upgrade" : NULL, &ops, NULL);
+	    s->hx.upgrade ? "upgrade" : NULL, &ops, NULL, s->hx.trace_hdrs);
 	for (i = 0; i < n; i++)
 		free(vals[i]);
 }

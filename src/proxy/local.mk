@@ -20,6 +20,7 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/mirror.c \
 	src/proxy/upstream.c \
 	src/proxy/access_log.c \
+	src/proxy/trace.h src/proxy/trace_span.c src/proxy/trace_export.c \
 	src/proxy/admin.c \
 	src/proxy/policy_db.c src/proxy/policy_db.h \
 	src/proxy/snapshot.c src/proxy/snapshot.h \

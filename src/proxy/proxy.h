@@ -22,6 +22,7 @@
 #include "tls.h"
 #include "log.h"
 #include "metrics.h"
+#include "trace_ctx.h"
 
 #define PROXY_HIGH_WATER   (256 * 1024) /* pause the source past this */
 #define PROXY_PIPELINE_MAX (64 * 1024)  /* pipelined bytes held per client */
@@ -57,6 +58,9 @@ struct proxy_conf {
 	size_t max_head;
 	const char *jwks_ca; /* trust of jwksUri fetches; NULL: the system's */
 	int jwks_refresh_ms; /* jwksUri refresh after a success */
+	const char *trace_collector; /* span export URL; NULL: none */
+	int trace_format;            /* enum trace_format */
+	uint32_t trace_ppm;          /* sampling: parts per million */
 };
 
 struct proxy;
@@ -192,6 +196,14 @@ struct http_exchange {
 	/* Why the inbound side refused it (401, 403, 429): the access
 	 * log's denied_by. Empty: it did not. */
 	char denied[384];
+	/* Tracing: this hop's span, and the header lines that carry it. */
+	struct trace_ctx trace;
+	char trace_hdrs[TRACE_HEADERS_MAX];
+	char request_id[64];  /* x-request-id, received or made */
+	uint64_t start_us;    /* wall clock at the request head */
+	uint64_t up_sent_ns;  /* monotonic: the head went upstream */
+	uint64_t up_first_ns; /* the final response head came back */
+	uint64_t up_last_ns;  /* the response ended */
 };
 
 struct session {
@@ -274,6 +286,7 @@ struct proxy {
 	struct tls_certs *certs;
 	struct tls_watch certs_watch;
 	char principal[256]; /* metrics: our SPIFFE ID, or "unknown" */
+	struct trace_exporter *tracer; /* NULL: spans are not exported */
 };
 
 /* The current certificates, referenced (tls_certs_unref), or NULL. */
@@ -362,9 +375,14 @@ struct ratelimit_table;
 void http_start(struct session *s);
 /* Writes a request or response head with header operations. */
 struct snap_hdr_ops;
+/*
+ * trace, when not NULL, holds the trace header lines of a request
+ * head: they replace the request's own (trace_header_replaced()).
+ */
 void http_write_head(struct evbuffer *out, const char *buf,
     const struct http1_msg *m, const char *connection,
-    const struct snap_hdr_ops *a, const struct snap_hdr_ops *b);
+    const struct snap_hdr_ops *a, const struct snap_hdr_ops *b,
+    const char *trace);
 void http_client_read(struct session *s);
 void http_client_drained(struct session *s);
 void http_timeout(struct session *s, int kind);
@@ -404,11 +422,12 @@ void http_route_end(struct session *s);
 /*
  * Writes the fields of m without hop-by-hop ones, applying header
  * operations a then b (either may be NULL) and replacing the Host value
- * with authority when it is not NULL.
+ * with authority when it is not NULL. trace, when not NULL, holds
+ * trace header lines that replace the request's own.
  */
 void http_route_write_fields(struct evbuffer *out, const struct http1_msg *m,
     const struct snap_hdr_ops *a, const struct snap_hdr_ops *b,
-    const char *authority);
+    const char *authority, const char *trace);
 /* mirror.c */
 /*
  * Sends the request head (taken, drained) to addr and discards the
@@ -469,6 +488,16 @@ void access_log_reopen(struct proxy *px);
 void access_log_request(struct session *s, uint64_t duration_ns);
 /* Appends the line of a closed TCP connection. */
 void access_log_tcp(struct session *s, uint64_t duration_ns);
+
+/* trace_span.c */
+struct trace_exporter;
+/*
+ * At a request head m: reads the caller's trace context, makes this
+ * hop's span and request id, and the header lines for the upstream.
+ */
+void trace_request_start(struct session *s, const struct http1_msg *m);
+/* At the end of an exchange: a sampled span goes to the exporter. */
+void trace_request_end(struct session *s, uint64_t duration_ns);
 
 /* admin.c */
 int admin_start(struct proxy *px);

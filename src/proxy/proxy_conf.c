@@ -10,6 +10,7 @@
 #include "duration.h"
 #include "jwks_fetch.h"
 #include "proxy.h"
+#include "trace.h"
 
 #define DEFAULT_DB    "/var/lib/weft/policy.db"
 #define DEFAULT_CERTS "/var/lib/weft/certs"
@@ -42,6 +43,9 @@ enum {
 	OPT_MAX_HEADER,
 	OPT_JWKS_CA,
 	OPT_JWKS_REFRESH,
+	OPT_TRACE_COLLECTOR,
+	OPT_TRACE_FORMAT,
+	OPT_TRACE_SAMPLING,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -74,6 +78,9 @@ static const struct option proxy_options[] = {
     {"max-header-size", required_argument, NULL, OPT_MAX_HEADER},
     {"jwks-ca", required_argument, NULL, OPT_JWKS_CA},
     {"jwks-refresh", required_argument, NULL, OPT_JWKS_REFRESH},
+    {"trace-collector", required_argument, NULL, OPT_TRACE_COLLECTOR},
+    {"trace-format", required_argument, NULL, OPT_TRACE_FORMAT},
+    {"trace-sampling", required_argument, NULL, OPT_TRACE_SAMPLING},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -99,6 +106,9 @@ proxy_usage(FILE *f)
 	    "                  [--upstream-idle-timeout D] "
 	    "[--max-header-size BYTES]\n"
 	    "                  [--jwks-ca FILE] [--jwks-refresh D]\n"
+	    "                  [--trace-collector URL] "
+	    "[--trace-format zipkin|otlp]\n"
+	    "                  [--trace-sampling PERCENT]\n"
 	    "                  [--help] [--version]\n");
 }
 
@@ -156,6 +166,7 @@ void
 proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 {
 	enum log_level level;
+	char *cause = NULL;
 	int ch;
 
 	memset(c, 0, sizeof(*c));
@@ -184,6 +195,8 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 	c->upstream_idle_ms = 60000;
 	c->max_head = 65536;
 	c->jwks_refresh_ms = JWKS_REFRESH_MS;
+	c->trace_format = TRACE_FORMAT_ZIPKIN;
+	c->trace_ppm = 10000; /* 1 percent, Istio's default */
 
 	opterr = 0; /* one line of our own instead of getopt's and the usage */
 	while ((ch = getopt_long(argc, argv, ":", proxy_options, NULL)) != -1) {
@@ -293,6 +306,28 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 			    conf_duration("jwks-refresh", optarg);
 			if (c->jwks_refresh_ms < 1000)
 				fatalx("--jwks-refresh: \"%s\" is under 1s",
+				    optarg);
+			break;
+		case OPT_TRACE_COLLECTOR:
+			if (trace_url_check(optarg, &cause) == -1)
+				fatalx("--trace-collector: %s", cause);
+			c->trace_collector = optarg;
+			break;
+		case OPT_TRACE_FORMAT:
+			if (strcmp(optarg, "zipkin") == 0)
+				c->trace_format = TRACE_FORMAT_ZIPKIN;
+			else if (strcmp(optarg, "otlp") == 0)
+				c->trace_format = TRACE_FORMAT_OTLP;
+			else
+				fatalx("--trace-format: \"%s\" is not zipkin "
+				       "or otlp",
+				    optarg);
+			break;
+		case OPT_TRACE_SAMPLING:
+			if (trace_parse_percent(optarg, &c->trace_ppm) == -1)
+				fatalx("--trace-sampling: \"%s\" is not a "
+				       "percentage from 0 to 100 (such as 1, "
+				       "0.5, 100)",
 				    optarg);
 			break;
 		case OPT_HELP:

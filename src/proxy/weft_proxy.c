@@ -20,10 +20,17 @@
 #include "policy_db.h"
 #include "proxy.h"
 #include "snapshot.h"
+#include "trace.h"
 #include "xmalloc.h"
 
 #define DB_POLL_MS    200
 #define DRAIN_POLL_MS 50
+
+/* Span export: per worker ring, batch, wait and deadline of a POST. */
+#define TRACE_RING_SIZE   512
+#define TRACE_BATCH_MAX   256
+#define TRACE_INTERVAL_MS 1000
+#define TRACE_TIMEOUT_MS  2000
 
 static struct proxy px;
 
@@ -252,6 +259,30 @@ proxy_term_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(px.base, NULL);
 }
 
+/* The span exporter, when --trace-collector is given. */
+static void
+proxy_tracer_start(void)
+{
+	struct trace_exporter_conf tc;
+	char *cause = NULL;
+
+	memset(&tc, 0, sizeof(tc));
+	tc.url = px.conf.trace_collector;
+	tc.format = px.conf.trace_format;
+	tc.service.workload = px.conf.workload;
+	tc.service.namespace = px.conf.namespace;
+	tc.service.version = px.conf.version_label;
+	tc.nrings = px.nworkers;
+	tc.ring_size = TRACE_RING_SIZE;
+	tc.batch_max = TRACE_BATCH_MAX;
+	tc.interval_ms = TRACE_INTERVAL_MS;
+	tc.timeout_ms = TRACE_TIMEOUT_MS;
+	if ((px.tracer = trace_exporter_new(&tc, &cause)) == NULL)
+		fatalx("--trace-collector: %s", cause);
+	if (trace_exporter_start(px.tracer) == -1)
+		fatalx("cannot start the trace exporter");
+}
+
 static void
 proxy_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -298,6 +329,8 @@ main(int argc, char **argv)
 	}
 	if (admin_start(&px) == -1)
 		fatalx("cannot start the admin and metrics listeners");
+	if (px.conf.trace_collector != NULL)
+		proxy_tracer_start();
 
 	memset(&jwks, 0, sizeof(jwks));
 	jwks.ca_file = px.conf.jwks_ca;
@@ -339,6 +372,9 @@ main(int argc, char **argv)
 	jwks_fetch_stop();
 	for (i = 0; i < px.nworkers; i++)
 		worker_join(px.workers[i]);
+	/* After the workers: nothing writes spans any more. */
+	trace_exporter_free(px.tracer);
+	px.tracer = NULL;
 	for (i = 0; i < px.nworkers; i++) {
 		worker_free(px.workers[i]);
 		metrics_shard_free(px.shards[i]);

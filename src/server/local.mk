@@ -9,6 +9,7 @@ src_server_weft_server_SOURCES = \
 	src/server/server_feed.c \
 	src/server/server_registry.c \
 	src/server/server_ca.c \
+	src/server/server_webhook.c \
 	src/server/server_db.c src/server/server_db.h \
 	src/server/kube_client.c src/server/kube_client.h \
 	src/server/kube_discovery.c src/server/kube_discovery.h \
@@ -20,4 +21,4 @@ src_server_weft_server_LDADD = src/lib/libweft.a $(LIBEVENT_SSL_LIBS) \
 	$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(SQLITE_LIBS) $(JANSSON_LIBS) \
 	$(YAML_LIBS) -lm -lpthread
 
-dist_man_MANS += man/weft-server.8
+dist_man_MANS += man/weft-server.8 man/weft-inject.7

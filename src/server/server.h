@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "inject.h"
+
 struct ca;
 struct event;
 struct event_base;
@@ -29,6 +31,9 @@ struct ssl_ctx_st;
 #define SERVER_ADMIN_SA         "weft-admin"
 #define SERVER_MAX_CHANGESETS   256 /* per sync answer */
 #define SERVER_MAX_BODY         (64 * 1024 * 1024)
+#define SERVER_WEBHOOK_PORT     15017
+/* An AdmissionReview holds one object; kube-apiserver caps it at 3 MiB. */
+#define SERVER_WEBHOOK_MAX_BODY (8 * 1024 * 1024)
 
 struct server_conf {
 	const char *data_dir;
@@ -46,6 +51,8 @@ struct server_conf {
 	const char *kube_ca;
 	const char *kube_audience;
 	int64_t kube_resync_sec;
+	const char *webhook_listen; /* ADDR:PORT, or NULL: off */
+	struct inject_conf inject;  /* what the webhook injects */
 };
 
 /* A registered proxy, as the server last heard of it. */
@@ -86,6 +93,7 @@ struct server {
 	struct server_conf conf;
 	struct event_base *base;
 	struct evhttp *http;
+	struct evhttp *webhook; /* the admission webhook, or NULL */
 	struct ssl_ctx_st *ssl_ctx;
 	struct server_db *db;
 	struct ca *ca;
@@ -135,6 +143,14 @@ int server_http_start(struct server *srv, char **cause);
  */
 int server_http_tls(struct server *srv, char **cause);
 void server_http_stop(struct server *srv);
+/*
+ * An HTTPS server (evhttp over the server's TLS context) listening on
+ * listen ("ADDR:PORT", "[V6]:PORT", "ADDR" for default_port), calling
+ * cb with srv for each request. Returns it, or NULL with *cause.
+ */
+struct evhttp *server_http_new(struct server *srv, const char *listen,
+    int default_port, void (*cb)(struct evhttp_request *, void *),
+    size_t max_body, char **cause);
 void server_reply_json(struct evhttp_request *req, int code, json_t *body);
 void server_reply_error(struct evhttp_request *req, int code, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
@@ -158,6 +174,14 @@ int server_require_admin(
 int server_require_workload(struct evhttp_request *req,
     const struct server_caller *c, const char *ns, const char *workload,
     const char *service_account);
+/*
+ * GET /v1/whoami: the identity of the caller's credential, for any
+ * valid credential ({"role", "spiffeId", "namespace", "serviceAccount",
+ * "workload"}); weftctl join checks a join token with it before it
+ * writes any setting. Changes nothing.
+ */
+void server_whoami_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c);
 /* Makes a join token (printed form allocated in *token). */
 int server_token_create(struct server *srv, const char *ns,
     const char *workload, const char *sa, int64_t ttl_sec,
@@ -235,6 +259,10 @@ int kube_sync_authenticate(struct server *srv, struct evhttp_request *req,
     void (*done)(
 	struct server *, struct evhttp_request *, struct server_caller *),
     char **cause);
+/* server_webhook.c: the Kubernetes admission webhook, POST /inject */
+/* Listens on conf.webhook_listen (unless NULL); 0, or -1 with *cause. */
+int server_webhook_start(struct server *srv, char **cause);
+void server_webhook_stop(struct server *srv);
 
 /* weft_server.c */
 int64_t server_now(void);

@@ -232,6 +232,35 @@ server_caller_identify(
 }
 
 void
+server_whoami_cb(struct server *srv, struct evhttp_request *req,
+    const struct server_caller *c)
+{
+	static const char *const roles[] = {
+	    [SERVER_ROLE_NONE] = "none",
+	    [SERVER_ROLE_ADMIN] = "admin",
+	    [SERVER_ROLE_WORKLOAD] = "workload",
+	    [SERVER_ROLE_JOIN] = "join",
+	};
+	json_t *j;
+
+	(void)srv;
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		server_reply_error(req, 405, "use GET");
+		return;
+	}
+	j = json_pack(
+	    "{s:s, s:s}", "role", roles[c->role], "spiffeId", c->spiffe_id);
+	if (c->role == SERVER_ROLE_WORKLOAD || c->role == SERVER_ROLE_JOIN) {
+		json_object_set_new(j, "namespace", json_string(c->namespace));
+		json_object_set_new(
+		    j, "serviceAccount", json_string(c->service_account));
+	}
+	if (c->role == SERVER_ROLE_JOIN)
+		json_object_set_new(j, "workload", json_string(c->workload));
+	server_reply_json(req, 200, j);
+}
+
+void
 server_caller_clear(struct server_caller *c)
 {
 	free(c->error);

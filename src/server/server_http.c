@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +173,8 @@ server_dispatch(
 		server_tokens_cb(srv, req, c);
 	else if (strcmp(path, "/v1/ca") == 0)
 		server_ca_cb(srv, req, c);
+	else if (strcmp(path, "/v1/whoami") == 0)
+		server_whoami_cb(srv, req, c);
 	else if (strcmp(path, "/v1/ca/rotate") == 0)
 		server_ca_rotate_cb(srv, req, c);
 	else
@@ -384,13 +388,14 @@ server_http_tls(struct server *srv, char **cause)
 
 /* "ADDR:PORT", "[V6ADDR]:PORT", "ADDR" or ":PORT". */
 static int
-server_split_listen(const char *s, char *host, size_t hostlen, int *port)
+server_split_listen(
+    const char *s, int default_port, char *host, size_t hostlen, int *port)
 {
 	const char *colon, *end;
 	char *ep;
 	long p;
 
-	*port = SERVER_DEFAULT_PORT;
+	*port = default_port;
 	if (*s == '[') {
 		if ((end = strchr(s, ']')) == NULL)
 			return -1;
@@ -426,11 +431,13 @@ server_split_listen(const char *s, char *host, size_t hostlen, int *port)
  * and the dropped SYNs then wait seconds for their retransmission).
  */
 static int
-server_listen(struct server *srv, const char *host, int port)
+server_listen(
+    struct server *srv, struct evhttp *http, const char *host, int port)
 {
 	struct evconnlistener *l;
 	struct addrinfo hints, *ai;
 	char service[8];
+	int one = 1;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -445,43 +452,68 @@ server_listen(struct server *srv, const char *host, int port)
 	freeaddrinfo(ai);
 	if (l == NULL)
 		return -1;
-	if (evhttp_bind_listener(srv->http, l) == NULL) {
+	/*
+	 * Accepted sockets inherit it: a TLS answer leaves in several
+	 * records, and Nagle would hold the last one for the client's
+	 * delayed ACK (40 ms per request).
+	 */
+	if (setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP, TCP_NODELAY, &one,
+		sizeof(one)) == -1)
+		log_warn("TCP_NODELAY");
+	if (evhttp_bind_listener(http, l) == NULL) {
 		evconnlistener_free(l);
 		return -1;
 	}
 	return 0;
 }
 
-int
-server_http_start(struct server *srv, char **cause)
+struct evhttp *
+server_http_new(struct server *srv, const char *listen, int default_port,
+    void (*cb)(struct evhttp_request *, void *), size_t max_body, char **cause)
 {
+	struct evhttp *http;
 	char host[256];
 	int port;
 
+	if (server_split_listen(
+		listen, default_port, host, sizeof(host), &port) == -1) {
+		xasprintf(cause, "%s: expected ADDR:PORT", listen);
+		return NULL;
+	}
+	if ((http = evhttp_new(srv->base)) == NULL) {
+		xasprintf(cause, "cannot make the HTTP server");
+		return NULL;
+	}
+	evhttp_set_bevcb(http, server_bev_cb, srv);
+	evhttp_set_gencb(http, cb, srv);
+	evhttp_set_timeout(http, SERVER_HTTP_TIMEOUT_SEC);
+	evhttp_set_max_body_size(http, max_body);
+	evhttp_set_max_headers_size(http, 64 * 1024);
+	evhttp_set_allowed_methods(
+	    http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	/* "::" is both families, unless this host has no IPv6. */
+	if (server_listen(srv, http, host, port) == -1 &&
+	    (strcmp(host, "::") != 0 ||
+		server_listen(srv, http, "0.0.0.0", port) == -1)) {
+		xasprintf(cause, "cannot listen on %s: %m", listen);
+		evhttp_free(http);
+		return NULL;
+	}
+	return http;
+}
+
+int
+server_http_start(struct server *srv, char **cause)
+{
+	char *why = NULL;
+
 	if (server_http_tls(srv, cause) == -1)
 		return -1;
-	if (server_split_listen(srv->conf.listen, host, sizeof(host), &port) ==
-	    -1) {
-		xasprintf(
-		    cause, "--listen %s: expected ADDR:PORT", srv->conf.listen);
-		return -1;
-	}
-	if ((srv->http = evhttp_new(srv->base)) == NULL) {
-		xasprintf(cause, "cannot make the HTTP server");
-		return -1;
-	}
-	evhttp_set_bevcb(srv->http, server_bev_cb, srv);
-	evhttp_set_gencb(srv->http, server_request_cb, srv);
-	evhttp_set_timeout(srv->http, SERVER_HTTP_TIMEOUT_SEC);
-	evhttp_set_max_body_size(srv->http, SERVER_MAX_BODY);
-	evhttp_set_max_headers_size(srv->http, 64 * 1024);
-	evhttp_set_allowed_methods(
-	    srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
-	/* "::" is both families, unless this host has no IPv6. */
-	if (server_listen(srv, host, port) == -1 &&
-	    (strcmp(host, "::") != 0 ||
-		server_listen(srv, "0.0.0.0", port) == -1)) {
-		xasprintf(cause, "cannot listen on %s: %m", srv->conf.listen);
+	if ((srv->http =
+		    server_http_new(srv, srv->conf.listen, SERVER_DEFAULT_PORT,
+			server_request_cb, SERVER_MAX_BODY, &why)) == NULL) {
+		xasprintf(cause, "--listen %s", why);
+		free(why);
 		return -1;
 	}
 	log_info("listening on %s (HTTPS)", srv->conf.listen);

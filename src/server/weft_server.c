@@ -50,6 +50,14 @@ server_usage(FILE *f)
 	    "                   [--trust-domain DOMAIN] [--cert-ttl DURATION]\n"
 	    "                   [--heartbeat-timeout DURATION] [--history N]\n"
 	    "                   [--san NAME|IP]... [--log-level LEVEL]\n"
+	    "                   [--webhook-listen ADDR:PORT|off] "
+	    "[--native-sidecars on|off]\n"
+	    "                   [--init-image IMAGE] [--proxy-image IMAGE] "
+	    "[--mesh-url URL]\n"
+	    "                   [--kube-api URL|off] [--kube-token-file FILE] "
+	    "[--kube-ca FILE]\n"
+	    "                   [--kube-resync DURATION] "
+	    "[--kube-audience AUDIENCE]\n"
 	    "       weft-server --help | --version\n"
 	    "\n"
 	    "  --data-dir DIR     CA, admin token and DB (default %s)\n"
@@ -75,8 +83,22 @@ server_usage(FILE *f)
 	    "(default 5m)\n"
 	    "  --kube-audience A  audience of workloads' service-account "
 	    "tokens (default weft)\n"
-	    "  --log-level L      error, warn, info or debug (default info)\n",
-	    SERVER_DEFAULT_DATA_DIR, SERVER_DEFAULT_PORT);
+	    "  --log-level L      error, warn, info or debug (default info)\n"
+	    "  --webhook-listen ADDR:PORT|off\n"
+	    "                     the Kubernetes admission webhook "
+	    "(default [::]:%d)\n"
+	    "  --native-sidecars on|off\n"
+	    "                     inject the sidecars as native sidecars "
+	    "(default on)\n"
+	    "  --init-image IMAGE the weft-init image (default %s)\n"
+	    "  --proxy-image IMAGE\n"
+	    "                     the weft-proxy and weft-sync image "
+	    "(default %s)\n"
+	    "  --mesh-url URL     this server, as the sidecars reach it\n"
+	    "                     (default %s)\n",
+	    SERVER_DEFAULT_DATA_DIR, SERVER_DEFAULT_PORT, SERVER_WEBHOOK_PORT,
+	    INJECT_DEFAULT_INIT_IMAGE, INJECT_DEFAULT_PROXY_IMAGE,
+	    INJECT_DEFAULT_MESH_URL);
 }
 
 static void server_usage_error(const char *fmt, ...)
@@ -122,7 +144,28 @@ enum {
 	OPT_KUBE_CA,
 	OPT_KUBE_RESYNC,
 	OPT_KUBE_AUDIENCE,
+	OPT_WEBHOOK_LISTEN,
+	OPT_NATIVE_SIDECARS,
+	OPT_INIT_IMAGE,
+	OPT_PROXY_IMAGE,
+	OPT_MESH_URL,
 };
+
+/* An image reference: printable, no blank, not empty. */
+static const char *
+server_image(const char *opt, const char *arg)
+{
+	const char *p;
+
+	for (p = arg; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			break;
+	if (*arg == '\0' || *p != '\0')
+		server_usage_error("%s \"%s\": expected an image reference "
+				   "(like registry/weft/sidecar:1.0)",
+		    opt, arg);
+	return arg;
+}
 
 static void
 server_options(struct server_conf *c, int argc, char **argv)
@@ -142,6 +185,11 @@ server_options(struct server_conf *c, int argc, char **argv)
 	    {"kube-ca", required_argument, NULL, OPT_KUBE_CA},
 	    {"kube-resync", required_argument, NULL, OPT_KUBE_RESYNC},
 	    {"kube-audience", required_argument, NULL, OPT_KUBE_AUDIENCE},
+	    {"webhook-listen", required_argument, NULL, OPT_WEBHOOK_LISTEN},
+	    {"native-sidecars", required_argument, NULL, OPT_NATIVE_SIDECARS},
+	    {"init-image", required_argument, NULL, OPT_INIT_IMAGE},
+	    {"proxy-image", required_argument, NULL, OPT_PROXY_IMAGE},
+	    {"mesh-url", required_argument, NULL, OPT_MESH_URL},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -161,6 +209,8 @@ server_options(struct server_conf *c, int argc, char **argv)
 	c->kube_resync_sec = 300;
 	c->kube_audience = "weft";
 	c->sans = xcalloc((size_t)argc + 1, sizeof(*c->sans));
+	c->webhook_listen = "[::]:15017";
+	inject_conf_init(&c->inject);
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -226,6 +276,36 @@ server_options(struct server_conf *c, int argc, char **argv)
 						   "error, warn, info or debug",
 				    optarg);
 			log_setlevel(level);
+			break;
+		case OPT_WEBHOOK_LISTEN:
+			c->webhook_listen =
+			    strcmp(optarg, "off") == 0 ? NULL : optarg;
+			break;
+		case OPT_NATIVE_SIDECARS:
+			if (strcmp(optarg, "on") == 0)
+				c->inject.native_sidecars = 1;
+			else if (strcmp(optarg, "off") == 0)
+				c->inject.native_sidecars = 0;
+			else
+				server_usage_error("--native-sidecars %s: "
+						   "expected on or off",
+				    optarg);
+			break;
+		case OPT_INIT_IMAGE:
+			c->inject.init_image =
+			    server_image("--init-image", optarg);
+			break;
+		case OPT_PROXY_IMAGE:
+			c->inject.proxy_image =
+			    server_image("--proxy-image", optarg);
+			break;
+		case OPT_MESH_URL:
+			if (strncmp(optarg, "https://", 8) != 0 ||
+			    optarg[8] == '\0' || strpbrk(optarg, " \t") != NULL)
+				server_usage_error("--mesh-url %s: expected "
+						   "https://HOST[:PORT]",
+				    optarg);
+			c->inject.mesh_url = optarg;
 			break;
 		case 'h':
 			server_usage(stdout);
@@ -460,7 +540,8 @@ main(int argc, char **argv)
 
 	if ((srv.base = event_base_new()) == NULL)
 		fatalx("cannot make an event base");
-	if (server_http_start(&srv, &cause) == -1)
+	if (server_http_start(&srv, &cause) == -1 ||
+	    server_webhook_start(&srv, &cause) == -1)
 		fatalx("%s", cause);
 	if (kube_sync_start(&srv, &cause) == -1)
 		fatalx("%s", cause);
@@ -483,6 +564,7 @@ main(int argc, char **argv)
 
 	server_feed_stop(&srv);
 	server_registry_tick(&srv);
+	server_webhook_stop(&srv);
 	server_http_stop(&srv);
 	event_free(srv.tick);
 	event_free(sigterm);

@@ -341,3 +341,53 @@ CNF
 	mv "$dir/cert.new" "$dir/cert.pem"
 	mv "$dir/ca.new" "$dir/ca.pem"
 }
+
+# vm_new SHORT ADDR: a pod standing in for a VM under systemd, with its
+# own /etc/passwd and /etc/group (holding the weft-proxy user that
+# sysusers.d's weft.conf makes), /var/lib and settings directory, under
+# $VM_DIR ($T/vm-SHORT); its units are made from systemd/*.service.in as
+# make does, with the built programs as sbindir and $VM_DIR/etc as
+# sysconfdir. Sets $VM (and $POD) to its namespace.
+vm_new() {
+	local u p uid
+	pod_new "$@"
+	VM=$POD
+	VM_DIR=$T/vm-$1
+	mkdir -p "$VM_DIR/sbin" "$VM_DIR/etc/default" "$VM_DIR/varlib" \
+	    "$VM_DIR/units" "$VM_DIR/creds"
+	for p in init proxy sync server; do
+		ln -s "$WEFT_BUILDDIR/src/$p/weft-$p" "$VM_DIR/sbin/weft-$p"
+	done
+	for u in weft-init weft-proxy weft-sync; do
+		sed -e "s|@sbindir[@]|$VM_DIR/sbin|g" \
+		    -e "s|@sysconfdir[@]|$VM_DIR/etc|g" \
+		    "$WEFT_SRCDIR/systemd/$u.service.in" >"$VM_DIR/units/$u.service"
+	done
+	uid=$(awk '$1 == "u" && $2 == "weft-proxy" { print $3 }' \
+	    "$WEFT_SRCDIR/systemd/weft.sysusers.conf")
+	cp /etc/passwd "$VM_DIR/passwd"
+	cp /etc/group "$VM_DIR/group"
+	if ! getent passwd weft-proxy >/dev/null; then
+		echo "weft-proxy:x:$uid:$uid:weft sidecar proxy:/:/usr/sbin/nologin" >>"$VM_DIR/passwd"
+		echo "weft-proxy:x:$uid:" >>"$VM_DIR/group"
+	fi
+	# The settings file make install puts there.
+	cp "$WEFT_SRCDIR/systemd/weft.default" "$VM_DIR/etc/default/weft"
+}
+
+# vm_unit UNIT start|stop|print: runs the command lines of UNIT on the
+# VM (tools/unit-exec), in the foreground.
+vm_unit() {
+	in_ns "$VM" "$WEFT_SRCDIR/tools/unit-exec" -C "$VM_DIR/creds" \
+	    -b "$VM_DIR/passwd:/etc/passwd" -b "$VM_DIR/group:/etc/group" \
+	    -b "$VM_DIR/varlib:/var/lib" "$VM_DIR/units/$1.service" "$2"
+}
+
+# vm_unit_start UNIT: starts a daemon's unit on the VM in the background,
+# logging to $T/VM-UNIT.log; sets $LAST_PID, the daemon's PID.
+vm_unit_start() {
+	bg "$VM" "$(basename "$VM_DIR")-$1" "$WEFT_SRCDIR/tools/unit-exec" \
+	    -C "$VM_DIR/creds" -b "$VM_DIR/passwd:/etc/passwd" \
+	    -b "$VM_DIR/group:/etc/group" -b "$VM_DIR/varlib:/var/lib" \
+	    "$VM_DIR/units/$1.service" start
+}

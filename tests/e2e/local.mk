@@ -18,6 +18,7 @@ PROXY_E2E_TESTS = \
 	tests/e2e/mtls.sh \
 	tests/e2e/security.sh \
 	tests/e2e/jwks_uri.sh \
+	tests/e2e/trace.sh \
 	tests/e2e/kube_discovery.sh
 EXTRA_DIST += tests/e2e/lib.sh $(PROXY_E2E_TESTS)
 if E2E
@@ -26,6 +27,6 @@ endif
 
 # The control plane on loopback (weft-server, weft-sync, weftctl
 # --server): needs neither root nor namespaces, so it always runs.
-SERVER_E2E_TESTS = tests/e2e/server_api.sh
+SERVER_E2E_TESTS = tests/e2e/server_api.sh tests/e2e/webhook.sh
 EXTRA_DIST += $(SERVER_E2E_TESTS)
 TESTS += $(SERVER_E2E_TESTS)

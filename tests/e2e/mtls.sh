@@ -73,6 +73,12 @@ expect_eq "the client sidecar counted it as mutual_tls" 1 \
     "$(metric "$CLI" weft_requests_total reporter=source connection_security_policy=mutual_tls)"
 check "the app was called in plaintext by its sidecar on loopback" \
     grep -qi '^x-peer: 127.0.0.1' "$T/h"
+eventually "the client's access log names both identities" grep -q \
+    '"path":"/hello".*"source_workload":"cli","source_namespace":"e2e","source_principal":"spiffe://cluster.local/ns/e2e/sa/cli","destination_workload":"srv","destination_namespace":"e2e","destination_principal":"spiffe://cluster.local/ns/e2e/sa/srv"' \
+    "$T/px/cli.access"
+eventually "the server's access log has the caller's identity from mTLS" grep -q \
+    '"path":"/hello".*"source_workload":"unknown","source_namespace":"e2e","source_principal":"spiffe://cluster.local/ns/e2e/sa/cli","destination_workload":"srv","destination_namespace":"e2e","destination_principal":"spiffe://cluster.local/ns/e2e/sa/srv"' \
+    "$T/px/srv.access"
 
 # Large bodies both ways through the TLS layer (its back-pressure).
 head -c 67108864 /dev/urandom >"$T/big"

@@ -26,9 +26,21 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/tls_hello/app-alpn \
 	tests/fuzz/corpus/tls_hello/mesh-tls13 \
 	tests/fuzz/corpus/tls_hello/plaintext \
-	tests/fuzz/corpus/tls_hello/tls12-no-alpn
+	tests/fuzz/corpus/tls_hello/tls12-no-alpn \
+	tests/fuzz/fuzz_trace_ctx.c \
+	tests/fuzz/corpus/trace_ctx/traceparent \
+	tests/fuzz/corpus/trace_ctx/traceparent-future \
+	tests/fuzz/corpus/trace_ctx/b3-single \
+	tests/fuzz/corpus/trace_ctx/b3-debug \
+	tests/fuzz/corpus/trace_ctx/b3-multi \
+	tests/fuzz/fuzz_inject.c \
+	tests/fuzz/corpus/inject/plain-pod \
+	tests/fuzz/corpus/inject/deployment-pod \
+	tests/fuzz/corpus/inject/bad-ports \
+	tests/fuzz/corpus/inject/patch
 
-CLEANFILES += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_tls_hello
+CLEANFILES += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_tls_hello \
+	tests/fuzz/fuzz_trace_ctx tests/fuzz/fuzz_inject
 
 .PHONY: fuzz
 fuzz:
@@ -37,4 +49,10 @@ fuzz:
 	test $$? -eq 77
 	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
 	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) tls_hello \
+	|| test $$? -eq 77
+	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
+	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) trace_ctx \
+	|| test $$? -eq 77
+	WEFT_SRCDIR='$(abs_top_srcdir)' WEFT_BUILDDIR='$(abs_top_builddir)' \
+	$(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS) inject \
 	|| test $$? -eq 77

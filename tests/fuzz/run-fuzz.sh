@@ -1,8 +1,9 @@
 #!/bin/sh
 # Builds a fuzzer with clang's libFuzzer and runs it for a while over a
 # copy of its seed corpus: run-fuzz.sh [SECONDS [TARGET]] (default 30
-# seconds; TARGET http1, the HTTP/1.x parser, or tls_hello, the
-# ClientHello peek). The source and build trees come from WEFT_SRCDIR and
+# seconds; TARGET http1, the HTTP/1.x parser, tls_hello, the
+# ClientHello peek, trace_ctx, the trace context headers, or inject, the
+# Kubernetes webhook's injection). The source and build trees come from WEFT_SRCDIR and
 # WEFT_BUILDDIR (default: the tree this script is in; the build tree
 # holds config.h). The fuzzer binary and any crash input are left in the
 # build tree under tests/fuzz/; rerun a crash with:
@@ -16,15 +17,21 @@ seconds=${1:-30}
 target=${2:-http1}
 case $seconds in
 '' | *[!0-9]*)
-	echo "usage: $0 [SECONDS [http1|tls_hello]]" >&2
+	echo "usage: $0 [SECONDS [http1|tls_hello|trace_ctx|inject]]" >&2
 	exit 2
 	;;
 esac
+libs=""
 case $target in
 http1) sources="src/lib/http1.c src/lib/log.c" dict=http1.dict ;;
 tls_hello) sources="src/lib/tls_hello.c" dict="" ;;
+trace_ctx) sources="src/lib/trace_ctx.c" dict="" ;;
+inject)
+	sources="src/lib/inject.c src/lib/base64.c src/lib/xmalloc.c src/lib/log.c"
+	dict="" libs="-ljansson -lcrypto"
+	;;
 *)
-	echo "usage: $0 [SECONDS [http1|tls_hello]]" >&2
+	echo "usage: $0 [SECONDS [http1|tls_hello|trace_ctx|inject]]" >&2
 	exit 2
 	;;
 esac
@@ -73,7 +80,7 @@ for src in $sources "tests/fuzz/fuzz_$target.c"; do
 	    -I "$WEFT_BUILDDIR" -c -o "$obj" "$WEFT_SRCDIR/$src"
 done
 # shellcheck disable=SC2086
-"$FUZZ_CC" $cflags -o "$out/fuzz_$target" "$T"/*.o
+"$FUZZ_CC" $cflags -o "$out/fuzz_$target" "$T"/*.o $libs
 
 mkdir "$T/corpus"
 cp "$WEFT_SRCDIR/tests/fuzz/corpus/$target"/* "$T/corpus/"
