@@ -9,6 +9,7 @@
 # two pods join with service-account tokens (TokenReview answered by the
 # stub) and one calls the Service's cluster IP: the call reaches the
 # EndpointSlice's pod over mTLS. A refused token is a 401 with its reason.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 e2e_init
 WEFT_SERVER_BIN="$WEFT_BUILDDIR/src/server/weft-server"
