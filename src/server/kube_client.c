@@ -480,9 +480,26 @@ kube_client_start(struct event_base *base, const struct kube_client_conf *conf,
 struct kube_review_req {
 	struct kube_client *kc;
 	struct https_client *client;
+	char *audience;
 	kube_review_cb cb;
 	void *arg;
 };
+
+/* Whether the review's status.audiences holds ours. */
+static int
+kube_review_audience(json_t *status, const char *audience)
+{
+	json_t *a;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "audiences"), i, a)
+	{
+		if (json_is_string(a) &&
+		    strcmp(json_string_value(a), audience) == 0)
+			return 1;
+	}
+	return 0;
+}
 
 static void
 kube_review_free_cb(evutil_socket_t fd, short what, void *arg)
@@ -522,6 +539,12 @@ kube_review_done_cb(struct https_response *resp, void *arg)
 
 		xasprintf(&error, "service account token refused%s%s",
 		    e != NULL ? ": " : "", e != NULL ? e : "");
+	} else if (!kube_review_audience(status, rr->audience)) {
+		/* An API server that ignores audiences, or a token for
+		 * another audience: not one minted for the mesh. */
+		xasprintf(&error,
+		    "service account token refused: not for audience %s",
+		    rr->audience);
 	} else {
 		user = json_object_get(status, "user");
 		r.authenticated = 1;
@@ -538,6 +561,7 @@ kube_review_done_cb(struct https_response *resp, void *arg)
 	json_decref(j);
 	event_base_once(rr->kc->base, -1, EV_TIMEOUT, kube_review_free_cb,
 	    rr->client, NULL);
+	free(rr->audience);
 	free(rr);
 }
 
@@ -560,11 +584,13 @@ kube_client_review(struct kube_client *kc, const char *token,
 	conf.max_body = 1024 * 1024;
 	rr = xcalloc(1, sizeof(*rr));
 	rr->kc = kc;
+	rr->audience = xstrdup(audience);
 	rr->cb = cb;
 	rr->arg = arg;
 	rr->client = https_client_new(kc->base, kc->api, &conf, cause);
 	free(bearer);
 	if (rr->client == NULL) {
+		free(rr->audience);
 		free(rr);
 		return -1;
 	}
@@ -579,6 +605,7 @@ kube_client_review(struct kube_client *kc, const char *token,
 	free(body);
 	if (rc == -1) {
 		https_client_free(rr->client);
+		free(rr->audience);
 		free(rr);
 		return -1;
 	}

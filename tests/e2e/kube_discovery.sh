@@ -164,11 +164,15 @@ CLI_POD=cli-6c9d7f8b5-k2x9q
 sa_token shop orders "$BE_POD" >"$T/px/be.token"
 sa_token shop cli "$CLI_POD" >"$T/px/cli.token"
 sa_token shop cli "$CLI_POD" >"$T/px/bad.token"
-python3 - "$ST/tokens.json" "$(cat "$T/px/be.token")" "$(cat "$T/px/cli.token")" "$BE_POD" "$CLI_POD" <<'PY'
+sa_token shop cli "$CLI_POD" >"$T/px/aud.token"
+python3 - "$ST/tokens.json" "$(cat "$T/px/be.token")" "$(cat "$T/px/cli.token")" "$BE_POD" "$CLI_POD" "$(cat "$T/px/aud.token")" <<'PY'
 import json, sys
-path, be, cli, be_pod, cli_pod = sys.argv[1:]
+path, be, cli, be_pod, cli_pod, aud = sys.argv[1:]
 json.dump({be: {"namespace": "shop", "sa": "orders", "pod": be_pod},
-           cli: {"namespace": "shop", "sa": "cli", "pod": cli_pod}}, open(path, "w"))
+           cli: {"namespace": "shop", "sa": "cli", "pod": cli_pod},
+           aud: {"namespace": "shop", "sa": "cli", "pod": cli_pod,
+                 "audiences": ["https://kubernetes.default.svc.cluster.local"]}},
+          open(path, "w"))
 PY
 chown "$PROXY_UID:$PROXY_UID" "$T/px/"*.token
 
@@ -269,5 +273,14 @@ in_ns "$POD" setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" --clear-groups \
 expect_eq "weft-sync --once with a refused token fails" 1 "$rc"
 check "it says the server answered 401 and why" \
     grep -q 'HTTP 401: service account token refused: \[invalid bearer token' "$T/sync-bad.log"
+rc=0
+in_ns "$POD" setpriv --reuid "$PROXY_UID" --regid "$PROXY_UID" --clear-groups \
+    timeout 20 "$WEFT_SYNC" --server "https://$SRV_ADDR:15010" \
+    --kube-token-file "$T/px/aud.token" --ca "$T/px/server-ca.pem" \
+    --workload "$CLI_POD" --namespace shop --address 198.18.77.60 --once \
+    --db "$T/px/aud.db" --certs "$T/px/aud-certs" >"$T/sync-aud.log" 2>&1 || rc=$?
+expect_eq "a token the API server authenticates for another audience fails" 1 "$rc"
+check "with a 401 that names the audience" \
+    grep -q 'HTTP 401: service account token refused: not for audience weft' "$T/sync-aud.log"
 
 e2e_done

@@ -12,7 +12,9 @@ The test steers it through files in --state DIR:
   watch/KIND/NN.jsonl       the events of the next watch of KIND, in
                             order of NN (consumed)
   tokens.json               {"TOKEN": {"namespace", "sa", "pod"}}: the
-                            tokens TokenReview authenticates
+                            tokens TokenReview authenticates (with
+                            "audiences": [...], for those instead of
+                            the ones asked for)
 and reads what it was asked in DIR/requests.log, one line per request.
 KIND is services, endpointslices or pods.
 """
@@ -182,6 +184,11 @@ class Handler(BaseHTTPRequestHandler):
             for k, v in (("@NAMESPACE@", who["namespace"]),
                          ("@SA@", who["sa"]), ("@POD@", who["pod"])):
                 text = text.replace(k, v)
+            if "audiences" in who:
+                # An API server that answers for other audiences.
+                review = json.loads(text)
+                review["status"]["audiences"] = who["audiences"]
+                text = json.dumps(review)
             self.record("REVIEW authenticated %s" % who["sa"])
         else:
             text = read_data("tokenreview-unauthenticated.json")
