@@ -508,16 +508,13 @@ kube_ready_cb(void *arg)
 }
 
 void
-kube_sync_refresh(struct server *srv)
+kube_sync_refresh(struct server *srv, const char *ns)
 {
 	struct kube_sync *ks = srv->kube;
-	const char *k;
-	json_t *v;
 
 	if (ks == NULL)
 		return;
-	json_object_foreach(ks->services, k, v)
-	    json_object_set_new(ks->dirty, k, json_true());
+	kube_dirty_namespace(ks, ns);
 	kube_schedule(ks);
 }
 

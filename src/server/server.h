@@ -244,8 +244,11 @@ void server_ca_rotate_cb(struct server *srv, struct evhttp_request *req,
  * or -1 with *cause set.
  */
 int kube_sync_start(struct server *srv, char **cause);
-/* Registered workloads changed: which endpoints have sidecars too. */
-void kube_sync_refresh(struct server *srv);
+/*
+ * A workload of namespace ns registered or left: the Services of ns are
+ * mapped again (which endpoints have sidecars, their labels).
+ */
+void kube_sync_refresh(struct server *srv, const char *ns);
 /* Fills c from a recent positive review of token: 1, or 0. */
 int kube_sync_cached(
     struct server *srv, const char *token, struct server_caller *c);
