@@ -45,6 +45,7 @@ struct https_stream {
 	enum hs_framing framing;
 	size_t left;      /* of the body (HS_LENGTH) or of this chunk */
 	int done;         /* the body ended */
+	int crlf;         /* a chunk's data ended: its CRLF comes next */
 	char buf[HS_BUF]; /* raw bytes read ahead */
 	size_t off, n;
 	char *line; /* body bytes not yet given out as lines */
@@ -148,6 +149,17 @@ hs_body_bytes(struct https_stream *s, const char **p, size_t *n, char **cause)
 	if (s->done)
 		return 0;
 	if (s->framing == HS_CHUNKED && s->left == 0) {
+		/* The CRLF after the last chunk's data, read only now: the
+		 * bytes handed out before still point into the buffer. */
+		if (s->crlf) {
+			if (hs_raw_line(s, line, sizeof(line), cause) == -1)
+				return -1;
+			if (line[0] != '\0') {
+				xasprintf(cause, "no CRLF after a chunk");
+				return -1;
+			}
+			s->crlf = 0;
+		}
 		if (hs_raw_line(s, line, sizeof(line), cause) == -1)
 			return -1;
 		errno = 0;
@@ -188,10 +200,8 @@ hs_body_bytes(struct https_stream *s, const char **p, size_t *n, char **cause)
 	s->off += *n;
 	if (s->framing != HS_CLOSE)
 		s->left -= *n;
-	/* The CRLF after a chunk's data. */
-	if (s->framing == HS_CHUNKED && s->left == 0 &&
-	    hs_raw_line(s, line, sizeof(line), cause) == -1)
-		return -1;
+	if (s->framing == HS_CHUNKED && s->left == 0)
+		s->crlf = 1;
 	return 1;
 }
 
