@@ -285,6 +285,7 @@ kube_watch_once(struct kube_watch *w, char **rv, int64_t seconds, char **cause)
 	const char *type, *v;
 	char *target, *line = NULL;
 	enum kube_watch_end end = KUBE_WATCH_DONE;
+	enum kube_type t;
 	int r, status;
 
 	xasprintf(&target,
@@ -343,14 +344,20 @@ kube_watch_once(struct kube_watch *w, char **rv, int64_t seconds, char **cause)
 			*rv = xstrdup(v);
 		}
 		if (strcmp(type, "ADDED") == 0)
-			kube_push(w->kc, w->kind, KUBE_ADDED, json_incref(obj));
+			t = KUBE_ADDED;
 		else if (strcmp(type, "MODIFIED") == 0)
-			kube_push(
-			    w->kc, w->kind, KUBE_MODIFIED, json_incref(obj));
+			t = KUBE_MODIFIED;
 		else if (strcmp(type, "DELETED") == 0)
-			kube_push(
-			    w->kc, w->kind, KUBE_DELETED, json_incref(obj));
-		/* BOOKMARK: only its resourceVersion. */
+			t = KUBE_DELETED;
+		else
+			t = KUBE_SYNCED; /* BOOKMARK: only its resourceVersion */
+		if (t != KUBE_SYNCED) {
+			/* The object leaves this thread whole: nothing here
+			 * holds a reference to it once it is queued. */
+			json_incref(obj);
+			json_object_del(ev, "object");
+			kube_push(w->kc, w->kind, t, obj);
+		}
 		json_decref(ev);
 	}
 	if (r == -1)
