@@ -60,3 +60,13 @@ bench-l4: src/proxy/weft-proxy$(EXEEXT) src/init/weft-init$(EXEEXT) \
 	WEFT_BUILDDIR='$(abs_top_builddir)' \
 	$(SHELL) $(srcdir)/bench/l4-bench.sh \
 	    -o '$(srcdir)/bench/RESULTS.md' $(BENCH_L4_ARGS)
+
+# `make bench-kube` (as root) measures weft-server's Kubernetes discovery
+# against the API stand-in of the tests: SERVICES Services (default 2000)
+# of ENDPOINTS ready endpoints each (default 5), in a network namespace.
+EXTRA_DIST += bench/kube-scale.sh
+
+.PHONY: bench-kube
+bench-kube: src/server/weft-server$(EXEEXT)
+	WEFT_BUILDDIR='$(abs_top_builddir)' WEFT_SRCDIR='$(abs_top_srcdir)' \
+	$(SHELL) $(srcdir)/bench/kube-scale.sh

@@ -382,3 +382,107 @@ FROM workloads w JOIN peer_authentications p
 	AND (p.selector IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(p.selector) sel
 		WHERE json_extract(w.labels, '$."' || sel.key || '"') IS NOT sel.value))
 ORDER BY w.namespace, w.name, p.selector IS NULL, p.name;
+
+-- Schema version 4: Kubernetes service discovery. weft-server maps the
+-- Services and EndpointSlices of the Kubernetes API onto services
+-- (source 'kubernetes', named "kubernetes/NAME" so that they never
+-- collide with a ServiceEntry of the same name) and their endpoints
+-- (workloads of source 'kubernetes', named "SERVICE/POD"). Everything
+-- else ("config") is what users applied.
+ALTER TABLE services ADD COLUMN source TEXT NOT NULL DEFAULT 'config'
+	CHECK (source IN ('config', 'kubernetes'));
+
+-- workloads gains the source 'kubernetes': SQLite cannot change a CHECK,
+-- so the table is made anew, with its rows, and the views over it.
+DROP VIEW workload_peer_authentications;
+DROP VIEW subset_endpoints;
+DROP VIEW service_endpoints;
+CREATE TABLE workloads_v4 (
+	id INTEGER PRIMARY KEY,
+	namespace TEXT NOT NULL,
+	name TEXT NOT NULL,
+	source TEXT NOT NULL CHECK (source IN ('WorkloadEntry', 'ServiceEntry',
+		'registered', 'kubernetes')),
+	service_id INTEGER REFERENCES services (id) ON DELETE CASCADE,
+	address TEXT NOT NULL,
+	labels TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(labels)),
+	ports TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(ports)), -- port name -> number
+	service_account TEXT NOT NULL DEFAULT 'default',
+	locality TEXT NOT NULL DEFAULT '', -- region/zone/subzone
+	weight INTEGER NOT NULL DEFAULT 1 CHECK (weight >= 0),
+	healthy INTEGER NOT NULL DEFAULT 1,
+	last_seen TEXT,
+	UNIQUE (source, namespace, name)
+);
+INSERT INTO workloads_v4 (id, namespace, name, source, service_id, address,
+	labels, ports, service_account, locality, weight, healthy, last_seen)
+SELECT id, namespace, name, source, service_id, address, labels, ports,
+	service_account, locality, weight, healthy, last_seen FROM workloads;
+DROP TABLE workloads;
+ALTER TABLE workloads_v4 RENAME TO workloads;
+
+CREATE VIEW service_endpoints AS
+SELECT s.namespace AS namespace, s.name AS service, w.name AS workload,
+	w.address AS address, w.labels AS labels, w.locality AS locality,
+	w.weight AS weight, w.healthy AS healthy, w.source AS source
+FROM services s JOIN workloads w
+	ON (w.service_id = s.id)
+	OR (s.selector IS NOT NULL AND w.service_id IS NULL
+	    AND w.namespace = s.namespace
+	    AND NOT EXISTS (SELECT 1 FROM json_each(s.selector) sel
+		WHERE json_extract(w.labels, '$."' || sel.key || '"') IS NOT sel.value));
+
+CREATE VIEW subset_endpoints AS
+SELECT d.namespace AS namespace, d.host AS host, ss.name AS subset,
+	e.workload AS workload, e.address AS address, e.healthy AS healthy
+FROM destination_rules d
+JOIN subsets ss ON ss.dr_id = d.id
+JOIN service_hosts h ON h.host = d.host
+	OR h.host = d.host || '.' || d.namespace || '.svc.cluster.local'
+	OR d.host = h.host || '.' || d.namespace || '.svc.cluster.local'
+JOIN services s ON s.id = h.service_id
+JOIN service_endpoints e ON e.namespace = s.namespace AND e.service = s.name
+WHERE NOT EXISTS (SELECT 1 FROM json_each(ss.labels) l
+	WHERE json_extract(e.labels, '$."' || l.key || '"') IS NOT l.value);
+
+CREATE VIEW workload_peer_authentications AS
+SELECT w.namespace AS namespace, w.name AS workload, w.address AS address,
+	p.name AS peer_authentication,
+	CASE WHEN p.selector IS NULL THEN 'namespace' ELSE 'workload' END
+		AS scope,
+	p.mode AS mode, p.port_modes AS port_modes
+FROM workloads w JOIN peer_authentications p
+	ON p.namespace = w.namespace
+	AND (p.selector IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(p.selector) sel
+		WHERE json_extract(w.labels, '$."' || sel.key || '"') IS NOT sel.value))
+ORDER BY w.namespace, w.name, p.selector IS NULL, p.name;
+
+-- Audit: the services discovered from Kubernetes, one row per port,
+-- with their names and virtual IPs (JSON arrays) and how many of their
+-- endpoints are ready.
+CREATE VIEW kubernetes_services AS
+SELECT s.namespace AS namespace, substr(s.name, 12) AS service,
+	(SELECT json_group_array(host) FROM service_hosts h
+		WHERE h.service_id = s.id) AS hosts,
+	(SELECT json_group_array(address) FROM service_addresses a
+		WHERE a.service_id = s.id) AS addresses,
+	p.number AS port, p.name AS port_name, p.protocol AS protocol,
+	p.target_port AS target_port,
+	(SELECT count(*) FROM workloads w WHERE w.service_id = s.id
+		AND w.healthy) AS ready,
+	(SELECT count(*) FROM workloads w WHERE w.service_id = s.id) AS endpoints
+FROM services s LEFT JOIN service_ports p ON p.service_id = s.id
+WHERE s.source = 'kubernetes'
+ORDER BY s.namespace, s.name, p.number;
+
+-- Audit: the endpoints of the services discovered from Kubernetes.
+CREATE VIEW kubernetes_endpoints AS
+SELECT s.namespace AS namespace, substr(s.name, 12) AS service,
+	substr(w.name, instr(w.name, '/') + 1) AS pod, w.address AS address,
+	w.ports AS ports, w.healthy AS ready, w.locality AS locality,
+	w.service_account AS service_account,
+	json_extract(w.labels, '$."security.istio.io/tlsMode"') IS 'istio'
+		AS sidecar
+FROM services s JOIN workloads w ON w.service_id = s.id
+WHERE s.source = 'kubernetes' AND w.source = 'kubernetes'
+ORDER BY s.namespace, s.name, w.address;

@@ -8,7 +8,7 @@
 #include <sqlite3.h>
 
 /* The schema version this build reads and writes (PRAGMA user_version). */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /*
  * Brings db to SCHEMA_VERSION in one transaction: creates the schema in

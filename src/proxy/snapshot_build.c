@@ -452,12 +452,23 @@ sb_nsname(
 	return r != 0 ? r : strcmp(aname, bname);
 }
 
+/*
+ * Services in the order in which they claim hosts and addresses (the
+ * first claim wins): those weft-server discovered from Kubernetes
+ * (named "kubernetes/NAME", a name no applied resource can have) first,
+ * as in Istio, where a Kubernetes Service takes precedence over a
+ * ServiceEntry of the same host; then by namespace and name.
+ */
 static int
 sb_svcp_by_name(const void *a, const void *b)
 {
 	const struct sb_svc *x = *(struct sb_svc *const *)a;
 	const struct sb_svc *y = *(struct sb_svc *const *)b;
+	int kx = strncmp(x->row->name, "kubernetes/", 11) == 0;
+	int ky = strncmp(y->row->name, "kubernetes/", 11) == 0;
 
+	if (kx != ky)
+		return ky - kx;
 	return sb_nsname(
 	    x->row->namespace, x->row->name, y->row->namespace, y->row->name);
 }

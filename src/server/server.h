@@ -21,6 +21,7 @@ struct event;
 struct event_base;
 struct evhttp;
 struct evhttp_request;
+struct kube_sync;
 struct server_db;
 struct ssl_ctx_st;
 
@@ -44,6 +45,12 @@ struct server_conf {
 	size_t history;    /* changesets kept */
 	const char **sans; /* extra names/addresses of the server */
 	size_t nsans;
+	/* Kubernetes: the API (NULL: in-cluster when in a pod; "off") */
+	const char *kube_api;
+	const char *kube_token_file;
+	const char *kube_ca;
+	const char *kube_audience;
+	int64_t kube_resync_sec;
 	const char *webhook_listen; /* ADDR:PORT, or NULL: off */
 	struct inject_conf inject;  /* what the webhook injects */
 };
@@ -103,6 +110,7 @@ struct server {
 	/* The last snapshot built, for clients that cannot catch up. */
 	char *snapshot_b64;
 	int64_t snapshot_version;
+	struct kube_sync *kube; /* NULL: no Kubernetes API */
 };
 
 /* Who made a request, from its credential. */
@@ -111,6 +119,8 @@ enum server_role {
 	SERVER_ROLE_ADMIN,
 	SERVER_ROLE_WORKLOAD, /* by certificate: namespace + service account */
 	SERVER_ROLE_JOIN,     /* by join token: namespace, workload, sa */
+	SERVER_ROLE_KUBE,     /* by service-account token: namespace, sa,
+				 and the pod it is bound to, or "" */
 };
 
 struct server_caller {
@@ -122,6 +132,7 @@ struct server_caller {
 	int64_t cert_not_after; /* of the client certificate, or 0 */
 	char cert_root[65];     /* fingerprint of its verified root, or "" */
 	char *error;            /* why the credential was refused (allocated) */
+	char *kube_token;       /* a service-account token not yet reviewed */
 };
 
 /* server_http.c */
@@ -247,6 +258,31 @@ void server_ca_cb(struct server *srv, struct evhttp_request *req,
 void server_ca_rotate_cb(struct server *srv, struct evhttp_request *req,
     const struct server_caller *c);
 
+/* kube_sync.c: Kubernetes discovery and service-account tokens */
+/*
+ * Starts the discovery when the conf or the environment names an API
+ * server; with none, removes what an earlier run discovered. Returns 0,
+ * or -1 with *cause set.
+ */
+int kube_sync_start(struct server *srv, char **cause);
+/*
+ * A workload of namespace ns registered or left: the Services of ns are
+ * mapped again (which endpoints have sidecars, their labels).
+ */
+void kube_sync_refresh(struct server *srv, const char *ns);
+/* Fills c from a recent positive review of token: 1, or 0. */
+int kube_sync_cached(
+    struct server *srv, const char *token, struct server_caller *c);
+/*
+ * Reviews token with the API server; done runs later with the caller
+ * (role SERVER_ROLE_KUBE, or NONE with its error), unless the request's
+ * connection closed. Returns 0, or -1 with *cause set.
+ */
+int kube_sync_authenticate(struct server *srv, struct evhttp_request *req,
+    const char *token,
+    void (*done)(
+	struct server *, struct evhttp_request *, struct server_caller *),
+    char **cause);
 /* server_webhook.c: the Kubernetes admission webhook, POST /inject */
 /* Listens on conf.webhook_listen (unless NULL); 0, or -1 with *cause. */
 int server_webhook_start(struct server *srv, char **cause);

@@ -123,6 +123,26 @@ server_identify_cert(
 	    : SERVER_ROLE_WORKLOAD;
 }
 
+/* Three base64url parts, the first a JSON object: a JWT, not ours. */
+static int
+server_token_is_jwt(const char *t)
+{
+	const char *ok = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789-_";
+	size_t a, b, c;
+
+	if (strncmp(t, "eyJ", 3) != 0)
+		return 0;
+	a = strspn(t, ok);
+	if (t[a] != '.')
+		return 0;
+	b = strspn(t + a + 1, ok);
+	if (t[a + 1 + b] != '.')
+		return 0;
+	c = strspn(t + a + b + 2, ok);
+	return t[a + b + 2 + c] == '\0' && c > 0;
+}
+
 static void
 server_identify_token(
     struct server *srv, const char *token, struct server_caller *c)
@@ -136,6 +156,13 @@ server_identify_token(
 	    CRYPTO_memcmp(token, srv->admin_token, strlen(token)) == 0) {
 		c->role = SERVER_ROLE_ADMIN;
 		snprintf(c->spiffe_id, sizeof(c->spiffe_id), "admin token");
+		return;
+	}
+	if (strncmp(token, SERVER_TOKEN_PREFIX, 6) != 0 &&
+	    server_token_is_jwt(token)) {
+		/* A Kubernetes service-account token: a TokenReview. */
+		if (kube_sync_cached(srv, token, c) == 0)
+			c->kube_token = xstrdup(token);
 		return;
 	}
 	if (strncmp(token, SERVER_TOKEN_PREFIX, 6) != 0 ||
@@ -238,6 +265,8 @@ server_caller_clear(struct server_caller *c)
 {
 	free(c->error);
 	c->error = NULL;
+	free(c->kube_token);
+	c->kube_token = NULL;
 }
 
 static int
@@ -276,6 +305,14 @@ server_require_workload(struct evhttp_request *req,
 	case SERVER_ROLE_JOIN:
 		if (strcmp(c->namespace, ns) == 0 &&
 		    strcmp(c->workload, workload) == 0 &&
+		    (sa == NULL || strcmp(c->service_account, sa) == 0))
+			return 0;
+		break;
+	case SERVER_ROLE_KUBE:
+		/* A token bound to a pod acts for that pod only. */
+		if (strcmp(c->namespace, ns) == 0 &&
+		    (c->workload[0] == '\0' ||
+			strcmp(c->workload, workload) == 0) &&
 		    (sa == NULL || strcmp(c->service_account, sa) == 0))
 			return 0;
 		break;

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 
 #include "replica_db.h"
 #include "server_db.h"
+#include "kube_discovery.h"
 #include "store_db.h"
 #include "xmalloc.h"
 
@@ -33,6 +35,19 @@ enum server_db_stmt {
 	SS_TOKEN_GET,
 	SS_TOKEN_PRUNE,
 	SS_CERT_ADD,
+	SS_KUBE_FIND,
+	SS_KUBE_DEL_WORKLOADS,
+	SS_KUBE_DEL_HOSTS,
+	SS_KUBE_DEL_ADDRESSES,
+	SS_KUBE_DEL_PORTS,
+	SS_KUBE_DEL_SERVICE,
+	SS_KUBE_INS_SERVICE,
+	SS_KUBE_INS_HOST,
+	SS_KUBE_INS_ADDRESS,
+	SS_KUBE_INS_PORT,
+	SS_KUBE_INS_WORKLOAD,
+	SS_KUBE_LIST,
+	SS_KUBE_SIDECAR,
 	SS_COUNT,
 };
 
@@ -94,6 +109,35 @@ static const char *const server_db_sql[SS_COUNT] = {
     [SS_CERT_ADD] = "INSERT OR REPLACE INTO server_certificates "
 		    "(fingerprint, spiffe_id, namespace, workload, not_after) "
 		    "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SS_KUBE_FIND] = "SELECT id FROM services WHERE namespace = ?1 "
+		     "AND name = ?2 AND source = 'kubernetes'",
+    [SS_KUBE_DEL_WORKLOADS] = "DELETE FROM workloads WHERE service_id = ?1",
+    [SS_KUBE_DEL_HOSTS] = "DELETE FROM service_hosts WHERE service_id = ?1",
+    [SS_KUBE_DEL_ADDRESSES] = "DELETE FROM service_addresses "
+			      "WHERE service_id = ?1",
+    [SS_KUBE_DEL_PORTS] = "DELETE FROM service_ports WHERE service_id = ?1",
+    [SS_KUBE_DEL_SERVICE] = "DELETE FROM services WHERE id = ?1",
+    [SS_KUBE_INS_SERVICE] = "INSERT INTO services (id, namespace, name, "
+			    "resolution, location, selector, source) "
+			    "VALUES (?1, ?2, ?3, 'STATIC', 'MESH_INTERNAL', "
+			    "NULL, 'kubernetes')",
+    [SS_KUBE_INS_HOST] = "INSERT OR IGNORE INTO service_hosts (service_id, "
+			 "host) VALUES (?1, ?2)",
+    [SS_KUBE_INS_ADDRESS] = "INSERT OR IGNORE INTO service_addresses "
+			    "(service_id, address) VALUES (?1, ?2)",
+    [SS_KUBE_INS_PORT] = "INSERT OR IGNORE INTO service_ports (service_id, "
+			 "number, name, protocol, target_port) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SS_KUBE_INS_WORKLOAD] = "INSERT INTO workloads (namespace, name, source, "
+			     "service_id, address, labels, ports, "
+			     "service_account, locality, healthy) VALUES "
+			     "(?1, ?2, 'kubernetes', ?3, ?4, ?5, ?6, ?7, ?8, "
+			     "?9)",
+    [SS_KUBE_LIST] = "SELECT namespace, substr(name, 12) FROM services "
+		     "WHERE source = 'kubernetes' ORDER BY namespace, name",
+    [SS_KUBE_SIDECAR] = "SELECT service_account, labels FROM workloads "
+			"WHERE source = 'registered' AND namespace = ?1 "
+			"AND address = ?2 ORDER BY name LIMIT 1",
 };
 
 struct server_db {
@@ -569,4 +613,194 @@ server_db_cert_add(struct server_db *s, const char *fingerprint,
 	server_db_text(st, 4, workload);
 	sqlite3_bind_int64(st, 5, not_after);
 	return server_db_run(s, st, cause);
+}
+
+/* The id of a Service's row, 0 when it has none, -1 on error. */
+static int64_t
+server_db_kube_find(
+    struct server_db *s, const char *ns, const char *name, char **cause)
+{
+	sqlite3_stmt *st;
+	char *row;
+	int64_t id = 0;
+	int rc;
+
+	if ((st = server_db_stmt(s, SS_KUBE_FIND, cause)) == NULL)
+		return -1;
+	xasprintf(&row, KUBE_SERVICE_PREFIX "%s", name);
+	server_db_text(st, 1, ns);
+	server_db_text(st, 2, row);
+	free(row);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return server_db_fail(s, cause);
+	return id;
+}
+
+/* Deletes a service row and everything of it (foreign keys or not). */
+static int
+server_db_kube_remove(struct server_db *s, int64_t id, char **cause)
+{
+	static const enum server_db_stmt which[] = {SS_KUBE_DEL_WORKLOADS,
+	    SS_KUBE_DEL_HOSTS, SS_KUBE_DEL_ADDRESSES, SS_KUBE_DEL_PORTS,
+	    SS_KUBE_DEL_SERVICE};
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < sizeof(which) / sizeof(which[0]); i++) {
+		if ((st = server_db_stmt(s, which[i], cause)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		if (server_db_run(s, st, cause) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+server_db_kube_put(
+    struct server_db *s, const struct kube_service *ks, char **cause)
+{
+	sqlite3_stmt *st;
+	int64_t id, version;
+	char *row;
+	size_t i;
+
+	if ((id = server_db_kube_find(s, ks->namespace, ks->name, cause)) == -1)
+		return -1;
+	if (id != 0 && server_db_kube_remove(s, id, cause) == -1)
+		return -1;
+	if ((st = server_db_stmt(s, SS_KUBE_INS_SERVICE, cause)) == NULL)
+		return -1;
+	/* The same id again, so that the proxies' rows keep theirs. */
+	if (id != 0)
+		sqlite3_bind_int64(st, 1, id);
+	xasprintf(&row, KUBE_SERVICE_PREFIX "%s", ks->name);
+	server_db_text(st, 2, ks->namespace);
+	server_db_text(st, 3, row);
+	free(row);
+	if (server_db_run(s, st, cause) == -1)
+		return -1;
+	id = sqlite3_last_insert_rowid(s->db);
+	if ((st = server_db_stmt(s, SS_KUBE_INS_HOST, cause)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	server_db_text(st, 2, ks->host);
+	if (server_db_run(s, st, cause) == -1)
+		return -1;
+	for (i = 0; i < ks->naddresses; i++) {
+		if ((st = server_db_stmt(s, SS_KUBE_INS_ADDRESS, cause)) ==
+		    NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		server_db_text(st, 2, ks->addresses[i]);
+		if (server_db_run(s, st, cause) == -1)
+			return -1;
+	}
+	for (i = 0; i < ks->nports; i++) {
+		if ((st = server_db_stmt(s, SS_KUBE_INS_PORT, cause)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 2, ks->ports[i].number);
+		server_db_text(st, 3, ks->ports[i].name);
+		server_db_text(st, 4, ks->ports[i].protocol);
+		if (ks->ports[i].target_port > 0)
+			sqlite3_bind_int(st, 5, ks->ports[i].target_port);
+		if (server_db_run(s, st, cause) == -1)
+			return -1;
+	}
+	for (i = 0; i < ks->nendpoints; i++) {
+		const struct kube_endpoint *e = &ks->endpoints[i];
+
+		if ((st = server_db_stmt(s, SS_KUBE_INS_WORKLOAD, cause)) ==
+		    NULL)
+			return -1;
+		server_db_text(st, 1, ks->namespace);
+		server_db_text(st, 2, e->name);
+		sqlite3_bind_int64(st, 3, id);
+		server_db_text(st, 4, e->address);
+		server_db_text(st, 5, e->labels);
+		server_db_text(st, 6, e->ports);
+		server_db_text(st, 7, e->service_account);
+		server_db_text(st, 8, e->locality);
+		sqlite3_bind_int(st, 9, e->ready);
+		if (server_db_run(s, st, cause) == -1)
+			return -1;
+	}
+	return store_db_bump(s->store, &version, cause);
+}
+
+int
+server_db_kube_delete(
+    struct server_db *s, const char *ns, const char *name, char **cause)
+{
+	int64_t id, version;
+
+	if ((id = server_db_kube_find(s, ns, name, cause)) <= 0)
+		return (int)id;
+	if (server_db_kube_remove(s, id, cause) == -1 ||
+	    store_db_bump(s->store, &version, cause) == -1)
+		return -1;
+	return 1;
+}
+
+int
+server_db_kube_list(struct server_db *s, char ***names, size_t *n, char **cause)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	*names = NULL;
+	*n = 0;
+	if ((st = server_db_stmt(s, SS_KUBE_LIST, cause)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n + 2 > cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*names = xreallocarray(*names, cap, sizeof(char *));
+		}
+		(*names)[(*n)++] = server_db_col(st, 0);
+		(*names)[(*n)++] = server_db_col(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		while (*n > 0)
+			free((*names)[--*n]);
+		free(*names);
+		*names = NULL;
+		return server_db_fail(s, cause);
+	}
+	*n /= 2;
+	return 0;
+}
+
+int
+server_db_kube_sidecar(struct server_db *s, const char *ns, const char *address,
+    char *sa, size_t salen, char **labels)
+{
+	sqlite3_stmt *st;
+	char *cause = NULL;
+	int rc, found = 0;
+
+	if ((st = server_db_stmt(s, SS_KUBE_SIDECAR, &cause)) == NULL) {
+		free(cause);
+		return -1;
+	}
+	server_db_text(st, 1, ns);
+	server_db_text(st, 2, address);
+	*labels = NULL;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(sa, salen, "%s", sqlite3_column_text(st, 0));
+		*labels = server_db_col(st, 1);
+		found = 1;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	return found;
 }

@@ -129,4 +129,30 @@ int server_db_cert_add(struct server_db *sdb, const char *fingerprint,
     const char *spiffe_id, const char *ns, const char *workload,
     int64_t not_after, char **cause);
 
+struct kube_service;
+
+/*
+ * In a write transaction: the rows of a Service discovered from
+ * Kubernetes (services of source "kubernetes", named "kubernetes/NAME",
+ * and its endpoints) replace those it had; bumps the policy version.
+ */
+int server_db_kube_put(
+    struct server_db *sdb, const struct kube_service *ks, char **cause);
+/* In a write transaction: removes them; returns 1, or 0 when unknown. */
+int server_db_kube_delete(
+    struct server_db *sdb, const char *ns, const char *name, char **cause);
+/*
+ * The Services that have rows: *n pairs (namespace, name) in *names
+ * (2 * *n strings, allocated, the caller frees each and the array).
+ */
+int server_db_kube_list(
+    struct server_db *sdb, char ***names, size_t *n, char **cause);
+/*
+ * Whether address is a workload registered by weft-sync in namespace
+ * ns (it has a sidecar): 1 with its service account in sa and its
+ * labels (JSON text, allocated) in *labels, 0, or -1.
+ */
+int server_db_kube_sidecar(struct server_db *sdb, const char *ns,
+    const char *address, char *sa, size_t salen, char **labels);
+
 #endif

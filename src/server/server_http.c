@@ -142,12 +142,59 @@ server_query(struct evhttp_request *req, const char *name)
 }
 
 static void
+server_dispatch(
+    struct server *srv, struct evhttp_request *req, struct server_caller *c)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = evhttp_uri_get_path(uri);
+
+	log_debug("%s %s from %s",
+	    evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET"
+							      : "request",
+	    path, c->role == SERVER_ROLE_ADMIN ? "admin" : c->spiffe_id);
+	/* Every API needs a credential: 401 before reading the request. */
+	if (c->role == SERVER_ROLE_NONE)
+		server_require_admin(req, c);
+	else if (strcmp(path, "/v1/resources") == 0)
+		server_resources_cb(srv, req, c, "");
+	else if (strncmp(path, "/v1/resources/", 14) == 0)
+		server_resources_cb(srv, req, c, path + 14);
+	else if (strcmp(path, "/v1/sync") == 0)
+		server_sync_cb(srv, req, c);
+	else if (strcmp(path, "/v1/snapshot") == 0)
+		server_snapshot_cb(srv, req, c);
+	else if (strcmp(path, "/v1/register") == 0)
+		server_register_cb(srv, req, c);
+	else if (strcmp(path, "/v1/certificates") == 0)
+		server_certificates_cb(srv, req, c);
+	else if (strcmp(path, "/v1/status") == 0)
+		server_status_cb(srv, req, c);
+	else if (strcmp(path, "/v1/tokens") == 0)
+		server_tokens_cb(srv, req, c);
+	else if (strcmp(path, "/v1/tap") == 0)
+		server_tap_cb(srv, req, c, "");
+	else if (strncmp(path, "/v1/tap/", 8) == 0 && path[8] != '\0')
+		server_tap_cb(srv, req, c, path + 8);
+	else if (strcmp(path, "/v1/stats") == 0)
+		server_stats_cb(srv, req, c);
+	else if (strcmp(path, "/v1/ca") == 0)
+		server_ca_cb(srv, req, c);
+	else if (strcmp(path, "/v1/whoami") == 0)
+		server_whoami_cb(srv, req, c);
+	else if (strcmp(path, "/v1/ca/rotate") == 0)
+		server_ca_rotate_cb(srv, req, c);
+	else
+		server_reply_error(req, 404, "no such API: %s", path);
+}
+
+static void
 server_request_cb(struct evhttp_request *req, void *arg)
 {
 	struct server *srv = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	struct server_caller c;
 	const char *path;
+	char *cause = NULL;
 
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL) {
@@ -155,43 +202,27 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	server_caller_identify(srv, req, &c);
-	log_debug("%s %s from %s",
-	    evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET"
-							      : "request",
-	    path, c.role == SERVER_ROLE_ADMIN ? "admin" : c.spiffe_id);
-	/* Every API needs a credential: 401 before reading the request. */
-	if (c.role == SERVER_ROLE_NONE)
-		server_require_admin(req, &c);
-	else if (strcmp(path, "/v1/resources") == 0)
-		server_resources_cb(srv, req, &c, "");
-	else if (strncmp(path, "/v1/resources/", 14) == 0)
-		server_resources_cb(srv, req, &c, path + 14);
-	else if (strcmp(path, "/v1/sync") == 0)
-		server_sync_cb(srv, req, &c);
-	else if (strcmp(path, "/v1/snapshot") == 0)
-		server_snapshot_cb(srv, req, &c);
-	else if (strcmp(path, "/v1/register") == 0)
-		server_register_cb(srv, req, &c);
-	else if (strcmp(path, "/v1/certificates") == 0)
-		server_certificates_cb(srv, req, &c);
-	else if (strcmp(path, "/v1/status") == 0)
-		server_status_cb(srv, req, &c);
-	else if (strcmp(path, "/v1/tokens") == 0)
-		server_tokens_cb(srv, req, &c);
-	else if (strcmp(path, "/v1/tap") == 0)
-		server_tap_cb(srv, req, &c, "");
-	else if (strncmp(path, "/v1/tap/", 8) == 0 && path[8] != '\0')
-		server_tap_cb(srv, req, &c, path + 8);
-	else if (strcmp(path, "/v1/stats") == 0)
-		server_stats_cb(srv, req, &c);
-	else if (strcmp(path, "/v1/ca") == 0)
-		server_ca_cb(srv, req, &c);
-	else if (strcmp(path, "/v1/whoami") == 0)
-		server_whoami_cb(srv, req, &c);
-	else if (strcmp(path, "/v1/ca/rotate") == 0)
-		server_ca_rotate_cb(srv, req, &c);
-	else
-		server_reply_error(req, 404, "no such API: %s", path);
+	/*
+	 * A service-account token is good for joining only (registration
+	 * and the first certificate): the API server reviews it first.
+	 */
+	if (c.kube_token != NULL) {
+		if (strcmp(path, "/v1/register") != 0 &&
+		    strcmp(path, "/v1/certificates") != 0)
+			xasprintf(&c.error,
+			    "a service-account token is "
+			    "accepted by /v1/register and "
+			    "/v1/certificates only");
+		else if (kube_sync_authenticate(srv, req, c.kube_token,
+			     server_dispatch, &cause) == 0) {
+			server_caller_clear(&c);
+			return;
+		} else {
+			xasprintf(&c.error, "%s", cause);
+			free(cause);
+		}
+	}
+	server_dispatch(srv, req, &c);
 	server_caller_clear(&c);
 }
 

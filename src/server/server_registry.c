@@ -264,6 +264,8 @@ server_register(struct server *srv, struct evhttp_request *req,
 	if (c->role == SERVER_ROLE_WORKLOAD)
 		server_proxy_ca(p, NULL, c->cert_root);
 	server_proxy_contact(srv, p);
+	/* Its address may be an endpoint of a Kubernetes Service. */
+	kube_sync_refresh(srv, w.namespace);
 	server_reply_json(req, 200,
 	    json_pack("{s:s, s:I, s:s+++++, s:s, s:I, s:I}", "history",
 		server_db_history(srv->db), "version", (json_int_t)srv->version,
@@ -323,6 +325,7 @@ server_deregister(struct server *srv, struct evhttp_request *req,
 		goto out;
 	}
 	log_info("workload %s/%s deregistered", ns, wl);
+	kube_sync_refresh(srv, ns);
 	server_feed_forget_proxy(srv, p);
 	TAILQ_REMOVE(&srv->proxies, p, entry);
 	server_proxy_free(p);

@@ -54,6 +54,10 @@ server_usage(FILE *f)
 	    "[--native-sidecars on|off]\n"
 	    "                   [--init-image IMAGE] [--proxy-image IMAGE] "
 	    "[--mesh-url URL]\n"
+	    "                   [--kube-api URL|off] [--kube-token-file FILE] "
+	    "[--kube-ca FILE]\n"
+	    "                   [--kube-resync DURATION] "
+	    "[--kube-audience AUDIENCE]\n"
 	    "       weft-server --help | --version\n"
 	    "\n"
 	    "  --data-dir DIR     CA, admin token and DB (default %s)\n"
@@ -68,6 +72,17 @@ server_usage(FILE *f)
 	    "  --history N        changesets kept for the feed (default 1000)\n"
 	    "  --san NAME|IP      another name of this server for its "
 	    "certificate\n"
+	    "  --kube-api URL|off the Kubernetes API server to discover "
+	    "Services from\n"
+	    "                     (default: in-cluster, when in a pod)\n"
+	    "  --kube-token-file F  its bearer token (default: the pod's "
+	    "service account)\n"
+	    "  --kube-ca FILE     its CA (default: the pod's service "
+	    "account's)\n"
+	    "  --kube-resync D    list everything again this often "
+	    "(default 5m)\n"
+	    "  --kube-audience A  audience of workloads' service-account "
+	    "tokens (default weft)\n"
 	    "  --log-level L      error, warn, info or debug (default info)\n"
 	    "  --webhook-listen ADDR:PORT|off\n"
 	    "                     the Kubernetes admission webhook "
@@ -124,6 +139,11 @@ enum {
 	OPT_HISTORY,
 	OPT_SAN,
 	OPT_LOG_LEVEL,
+	OPT_KUBE_API,
+	OPT_KUBE_TOKEN_FILE,
+	OPT_KUBE_CA,
+	OPT_KUBE_RESYNC,
+	OPT_KUBE_AUDIENCE,
 	OPT_WEBHOOK_LISTEN,
 	OPT_NATIVE_SIDECARS,
 	OPT_INIT_IMAGE,
@@ -160,6 +180,11 @@ server_options(struct server_conf *c, int argc, char **argv)
 	    {"history", required_argument, NULL, OPT_HISTORY},
 	    {"san", required_argument, NULL, OPT_SAN},
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"kube-api", required_argument, NULL, OPT_KUBE_API},
+	    {"kube-token-file", required_argument, NULL, OPT_KUBE_TOKEN_FILE},
+	    {"kube-ca", required_argument, NULL, OPT_KUBE_CA},
+	    {"kube-resync", required_argument, NULL, OPT_KUBE_RESYNC},
+	    {"kube-audience", required_argument, NULL, OPT_KUBE_AUDIENCE},
 	    {"webhook-listen", required_argument, NULL, OPT_WEBHOOK_LISTEN},
 	    {"native-sidecars", required_argument, NULL, OPT_NATIVE_SIDECARS},
 	    {"init-image", required_argument, NULL, OPT_INIT_IMAGE},
@@ -181,6 +206,8 @@ server_options(struct server_conf *c, int argc, char **argv)
 	c->cert_ttl_sec = 86400;
 	c->heartbeat_timeout_sec = 30;
 	c->history = 1000;
+	c->kube_resync_sec = 300;
+	c->kube_audience = "weft";
 	c->sans = xcalloc((size_t)argc + 1, sizeof(*c->sans));
 	c->webhook_listen = "[::]:15017";
 	inject_conf_init(&c->inject);
@@ -218,6 +245,30 @@ server_options(struct server_conf *c, int argc, char **argv)
 			break;
 		case OPT_SAN:
 			c->sans[c->nsans++] = optarg;
+			break;
+		case OPT_KUBE_API:
+			if (strcmp(optarg, "off") != 0 &&
+			    strncmp(optarg, "https://", 8) != 0)
+				server_usage_error("--kube-api %s: expected "
+						   "https://HOST[:PORT] or off",
+				    optarg);
+			c->kube_api = optarg;
+			break;
+		case OPT_KUBE_TOKEN_FILE:
+			c->kube_token_file = optarg;
+			break;
+		case OPT_KUBE_CA:
+			c->kube_ca = optarg;
+			break;
+		case OPT_KUBE_RESYNC:
+			c->kube_resync_sec =
+			    server_duration_sec("--kube-resync", optarg, 1);
+			break;
+		case OPT_KUBE_AUDIENCE:
+			if (*optarg == '\0')
+				server_usage_error("--kube-audience: expected "
+						   "a name");
+			c->kube_audience = optarg;
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_parse_level(optarg, &level) == -1)
@@ -492,6 +543,8 @@ main(int argc, char **argv)
 		fatalx("cannot make an event base");
 	if (server_http_start(&srv, &cause) == -1 ||
 	    server_webhook_start(&srv, &cause) == -1)
+		fatalx("%s", cause);
+	if (kube_sync_start(&srv, &cause) == -1)
 		fatalx("%s", cause);
 	sigterm = evsignal_new(srv.base, SIGTERM, server_signal_cb, &srv);
 	sigint = evsignal_new(srv.base, SIGINT, server_signal_cb, &srv);

@@ -23,6 +23,10 @@ struct sync_tap;
 struct sync_conf {
 	const char *server; /* https://HOST[:PORT] */
 	const char *token;  /* join token, or NULL */
+	/* or a Kubernetes service-account token, re-read at each use,
+	 * with the server's CA (no pinning then) */
+	const char *kube_token_file;
+	const char *ca_file;
 	const char *db_path;
 	const char *certs_dir;
 	const char *workload;
@@ -79,6 +83,13 @@ struct json_t;
 void sync_tap_instructions(struct sync *s, const struct json_t *answer);
 /* Ends every relayed tap. */
 void sync_tap_stop(struct sync *s);
+
+/* weft_sync.c */
+/*
+ * The service-account token in path (allocated, trimmed), or NULL with
+ * *cause set.
+ */
+char *sync_kube_token(const char *path, char **cause);
 
 /* sync_certs.c */
 /*

@@ -95,6 +95,7 @@ sync_client_make(struct sync *s, int timeout_sec)
 {
 	struct https_client_conf c;
 	char *ca = NULL, *cert = NULL, *key = NULL, *cause = NULL;
+	char *kube = NULL;
 	int rc = 0;
 
 	https_client_free(s->client);
@@ -108,11 +109,22 @@ sync_client_make(struct sync *s, int timeout_sec)
 		c.ca_file = ca;
 		c.cert_file = cert;
 		c.key_file = key;
+	} else if (s->conf.kube_token_file != NULL) {
+		/* Read at every use: the kubelet rotates it. */
+		if ((kube = sync_kube_token(s->conf.kube_token_file, &cause)) ==
+		    NULL) {
+			log_warnx("%s", cause);
+			free(cause);
+			return -1;
+		}
+		c.bearer = kube;
+		c.ca_file = s->conf.ca_file;
 	} else {
 		c.bearer = s->conf.token;
 		c.pin_sha256 = sync_token_pin(s->conf.token);
 	}
 	s->client = https_client_new(s->base, s->conf.server, &c, &cause);
+	free(kube);
 	if (s->client == NULL) {
 		log_warnx("%s", cause);
 		free(cause);
@@ -128,7 +140,8 @@ sync_client_make(struct sync *s, int timeout_sec)
 static int
 sync_refused(struct sync *s, const struct https_response *r)
 {
-	if (!s->by_cert || s->conf.token == NULL)
+	if (!s->by_cert ||
+	    (s->conf.token == NULL && s->conf.kube_token_file == NULL))
 		return 0;
 	log_warnx("the server refused our certificate (%.*s): joining again "
 		  "with the token",
@@ -567,16 +580,20 @@ sync_start(struct sync *s)
 	if (sync_db_state(s->db, &s->history, &s->version, &cause) == -1)
 		fatalx("%s", cause);
 	s->by_cert = sync_certs_usable(s);
-	if (!s->by_cert && s->conf.token == NULL)
+	if (!s->by_cert && s->conf.token == NULL &&
+	    s->conf.kube_token_file == NULL)
 		fatalx("no usable certificate in %s and no join token "
 		       "(--token): cannot authenticate to %s",
 		    s->conf.certs_dir, s->conf.server);
-	if (!s->by_cert && sync_token_pin(s->conf.token) == NULL)
+	if (!s->by_cert && s->conf.token != NULL &&
+	    sync_token_pin(s->conf.token) == NULL)
 		fatalx("the join token does not end with the CA fingerprint "
 		       "(weft1.ID.SECRET.FINGERPRINT)");
 	log_info("policy version %lld%s; authenticating with %s",
 	    (long long)s->version, s->history == NULL ? " (never synced)" : "",
-	    s->by_cert ? "the certificate" : "the join token");
+	    s->by_cert                            ? "the certificate"
+		: s->conf.kube_token_file != NULL ? "the service-account token"
+						  : "the join token");
 	s->state = SYNC_REGISTER;
 	sync_next(s);
 }

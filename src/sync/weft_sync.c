@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "base64.h"
 #include "ca.h"
 #include "config_field.h"
 #include "https_client.h"
@@ -33,7 +35,9 @@ sync_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: weft-sync --server URL (--token TOKEN | --token-file FILE "
-	    "| existing certs)\n"
+	    "|\n"
+	    "                 --kube-token-file PATH --ca FILE | existing "
+	    "certs)\n"
 	    "                 --workload NAME --namespace NS --address IP\n"
 	    "                 [--db PATH] [--certs DIR] [--service-account "
 	    "SA]\n"
@@ -48,6 +52,10 @@ sync_usage(FILE *f)
 	    "$WEFT_SERVER\n"
 	    "  --token TOKEN     join token (weftctl token create); or "
 	    "$WEFT_TOKEN\n"
+	    "  --kube-token-file PATH  join with this Kubernetes "
+	    "service-account token\n"
+	    "                    (audience weft, re-read at each use)\n"
+	    "  --ca FILE         the server's CA, with --kube-token-file\n"
 	    "  --db PATH         the local policy DB (default %s)\n"
 	    "  --certs DIR       cert.pem, key.pem, ca.pem (default %s)\n"
 	    "  --once            sync once and exit (status 0 when in sync)\n"
@@ -128,6 +136,65 @@ sync_read_token(const char *path)
 	return text;
 }
 
+char *
+sync_kube_token(const char *path, char **cause)
+{
+	char *text;
+	size_t n;
+
+	if ((text = ca_read_file(path, cause)) == NULL)
+		return NULL;
+	n = strlen(text);
+	while (n > 0 &&
+	    (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	if (n == 0) {
+		xasprintf(cause, "%s: empty service-account token", path);
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/*
+ * The service account a Kubernetes token names (its "sub",
+ * system:serviceaccount:NS:SA), unverified: only to name ourselves, the
+ * server reviews it. Allocated, or NULL.
+ */
+static char *
+sync_kube_token_sa(const char *token)
+{
+	const char *p = strchr(token, '.'), *end, *sub, *sa;
+	char *b64, *out = NULL;
+	void *raw;
+	size_t n, i, len;
+	json_t *j;
+
+	if (p == NULL || (end = strchr(p + 1, '.')) == NULL)
+		return NULL;
+	n = (size_t)(end - p - 1);
+	b64 = xmalloc(n + 4);
+	for (i = 0; i < n; i++)
+		b64[i] = p[1 + i] == '-' ? '+'
+		    : p[1 + i] == '_'    ? '/'
+					 : p[1 + i];
+	while (i % 4 != 0)
+		b64[i++] = '=';
+	b64[i] = '\0';
+	raw = base64_decode(b64, &len);
+	free(b64);
+	if (raw == NULL)
+		return NULL;
+	j = json_loadb(raw, len, 0, NULL);
+	free(raw);
+	sub = json_string_value(json_object_get(j, "sub"));
+	if (sub != NULL && strncmp(sub, "system:serviceaccount:", 22) == 0 &&
+	    (sa = strchr(sub + 22, ':')) != NULL && sa[1] != '\0')
+		out = xstrdup(sa + 1);
+	json_decref(j);
+	return out;
+}
+
 enum {
 	OPT_SERVER = 1000,
 	OPT_TOKEN,
@@ -145,9 +212,12 @@ enum {
 	OPT_ONCE,
 	OPT_KEEP,
 	OPT_LOG_LEVEL,
+	OPT_KUBE_TOKEN_FILE,
+	OPT_CA,
 };
 
 static char *sync_token_text;
+static char *sync_sa_text;
 
 static void
 sync_options(struct sync_conf *c, int argc, char **argv)
@@ -169,6 +239,8 @@ sync_options(struct sync_conf *c, int argc, char **argv)
 	    {"once", no_argument, NULL, OPT_ONCE},
 	    {"keep-registered", no_argument, NULL, OPT_KEEP},
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"kube-token-file", required_argument, NULL, OPT_KUBE_TOKEN_FILE},
+	    {"ca", required_argument, NULL, OPT_CA},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -176,7 +248,8 @@ sync_options(struct sync_conf *c, int argc, char **argv)
 	enum log_level level;
 	unsigned char buf[16];
 	const char *env;
-	int ch;
+	char *text, *cause = NULL;
+	int ch, sa_given = 0;
 
 	memset(c, 0, sizeof(*c));
 	c->db_path = SYNC_DEFAULT_DB;
@@ -215,6 +288,7 @@ sync_options(struct sync_conf *c, int argc, char **argv)
 			break;
 		case OPT_SA:
 			c->service_account = optarg;
+			sa_given = 1;
 			break;
 		case OPT_LABELS:
 			c->labels = optarg;
@@ -236,6 +310,12 @@ sync_options(struct sync_conf *c, int argc, char **argv)
 			break;
 		case OPT_KEEP:
 			c->keep_registered = 1;
+			break;
+		case OPT_KUBE_TOKEN_FILE:
+			c->kube_token_file = optarg;
+			break;
+		case OPT_CA:
+			c->ca_file = optarg;
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_parse_level(optarg, &level) == -1)
@@ -266,6 +346,28 @@ sync_options(struct sync_conf *c, int argc, char **argv)
 		sync_usage_error("--server %s: expected https://HOST[:PORT] "
 				 "(weft-server speaks only HTTPS)",
 		    c->server);
+	if (c->kube_token_file != NULL) {
+		if (c->token != NULL)
+			sync_usage_error("--kube-token-file and a join token "
+					 "(--token, $WEFT_TOKEN): one or the "
+					 "other");
+		if (c->ca_file == NULL)
+			sync_usage_error("--kube-token-file needs --ca FILE "
+					 "(the server's CA)");
+		if (access(c->ca_file, R_OK) == -1)
+			sync_usage_error(
+			    "--ca %s: %s", c->ca_file, strerror(errno));
+		if ((text = sync_kube_token(c->kube_token_file, &cause)) ==
+		    NULL)
+			sync_usage_error("--kube-token-file: %s", cause);
+		/* Unless told, the service account the token is of. */
+		if (!sa_given &&
+		    (sync_sa_text = sync_kube_token_sa(text)) != NULL)
+			c->service_account = sync_sa_text;
+		free(text);
+	} else if (c->ca_file != NULL)
+		sync_usage_error("--ca is for --kube-token-file (a join token "
+				 "pins the CA itself)");
 	if (c->workload == NULL || !config_dns_subdomain(c->workload))
 		sync_usage_error("--workload NAME is required (a DNS name)");
 	if (c->namespace == NULL || !config_dns_label(c->namespace))
@@ -330,5 +432,6 @@ main(int argc, char **argv)
 	free(s.labels_json);
 	free(s.ports_json);
 	free(sync_token_text);
+	free(sync_sa_text);
 	return s.exit_code;
 }

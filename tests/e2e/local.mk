@@ -22,7 +22,8 @@ PROXY_E2E_TESTS = \
 	tests/e2e/stat_tap.sh \
 	tests/e2e/prometheus.sh \
 	tests/e2e/stat_server.sh \
-	tests/e2e/l4_policy.sh
+	tests/e2e/l4_policy.sh \
+	tests/e2e/kube_discovery.sh
 EXTRA_DIST += tests/e2e/lib.sh $(PROXY_E2E_TESTS)
 if E2E
 TESTS += $(PROXY_E2E_TESTS)

@@ -377,8 +377,7 @@ test_from_v2(void **state)
 	    "x'00')");
 	assert_int_equal(table_count(db, "authorization_policies"), 0);
 	migrate_ok(db);
-	assert_int_equal(user_version(db), 3);
-	assert_int_equal(SCHEMA_VERSION, 3);
+	assert_int_equal(user_version(db), SCHEMA_VERSION);
 	assert_int_equal(table_count(db, "peer_authentications"), 1);
 	assert_int_equal(table_count(db, "request_authentications"), 1);
 	assert_int_equal(table_count(db, "authorization_policies"), 1);
@@ -438,6 +437,65 @@ test_from_v2(void **state)
 	sqlite3_close(db);
 }
 
+/*
+ * A version 3 DB moves on: its workloads keep their rows and ids, the
+ * views over them work, and the source "kubernetes" is accepted.
+ */
+static void
+test_from_v3(void **state)
+{
+	sqlite3 *db = open_memory();
+	const char *end;
+	char *v3;
+
+	(void)state;
+	end = strstr(schema_sql, "\n-- Schema version 4:");
+	assert_non_null(end);
+	v3 = strndup(schema_sql, (size_t)(end - schema_sql));
+	assert_non_null(v3);
+	exec_ok(db, v3);
+	free(v3);
+	exec_ok(db,
+	    "PRAGMA user_version = 3;"
+	    "INSERT INTO services (id, namespace, name, selector) VALUES"
+	    " (7, 'shop', 'orders', '{\"app\":\"orders\"}');"
+	    "INSERT INTO workloads (id, namespace, name, source, address,"
+	    " labels) VALUES (42, 'shop', 'orders-1', 'registered',"
+	    " '10.0.0.1', '{\"app\":\"orders\"}');");
+	migrate_ok(db);
+	assert_int_equal(user_version(db), SCHEMA_VERSION);
+	assert_int_equal(query_int(db,
+			     "SELECT id FROM workloads WHERE name = "
+			     "'orders-1'"),
+	    42);
+	assert_int_equal(query_int(db,
+			     "SELECT count(*) FROM service_endpoints WHERE "
+			     "workload = 'orders-1'"),
+	    1);
+	assert_int_equal(query_int(db,
+			     "SELECT count(*) FROM services WHERE source = "
+			     "'config'"),
+	    1);
+	exec_ok(db,
+	    "INSERT INTO services (id, namespace, name, source) VALUES"
+	    " (8, 'shop', 'kubernetes/orders', 'kubernetes');"
+	    "INSERT INTO service_ports (service_id, number, name) VALUES"
+	    " (8, 80, 'http');"
+	    "INSERT INTO workloads (namespace, name, source, service_id,"
+	    " address, healthy) VALUES ('shop', 'orders/orders-2',"
+	    " 'kubernetes', 8, '10.0.0.2', 0);");
+	assert_int_equal(query_int(db,
+			     "SELECT count(*) FROM kubernetes_services WHERE "
+			     "service = 'orders' AND ready = 0 AND "
+			     "endpoints = 1"),
+	    1);
+	assert_int_equal(query_int(db,
+			     "SELECT count(*) FROM kubernetes_endpoints WHERE "
+			     "pod = 'orders-2' AND ready = 0"),
+	    1);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -451,6 +509,7 @@ main(void)
 	    cmocka_unit_test(test_config_version_single_row),
 	    cmocka_unit_test(test_from_v1),
 	    cmocka_unit_test(test_from_v2),
+	    cmocka_unit_test(test_from_v3),
 	};
 
 	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
