@@ -141,6 +141,12 @@ int ctl_leave(struct ctl *ctl, int argc, char **argv);
  */
 int ctl_inject(struct ctl *ctl, int argc, char **argv);
 
+/*
+ * weftctl stat and tap (ctl_stat.c, ctl_tap.c) with neither --proxy nor
+ * --server: the admin port of the proxy on this host.
+ */
+#define CTL_LOCAL_PROXY "127.0.0.1:15000"
+
 /* "user@host" for resources.applied_by, allocated. */
 char *ctl_applied_by(void);
 

@@ -375,9 +375,11 @@ ctl_stat(struct ctl *ctl, int argc, char **argv)
 		    argv[optind]);
 	if (optind + 1 < argc)
 		ctl_usage_error("stat: one target at most");
-	if (nproxies == 0 && ctl->server == NULL)
-		ctl_usage_error("stat: give --proxy HOST:PORT (a proxy's "
-				"admin or metrics port) or --server URL");
+	if (nproxies == 0 && ctl->server == NULL) {
+		/* Neither: the proxy beside us, as in a pod or on a VM. */
+		proxies = xreallocarray(NULL, 1, sizeof(*proxies));
+		proxies[nproxies++] = CTL_LOCAL_PROXY;
+	}
 	st.failed = json_array();
 	snprintf(target, sizeof(target), "/stats?window=%lldms",
 	    (long long)window_ms);

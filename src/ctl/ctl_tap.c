@@ -388,9 +388,11 @@ ctl_tap(struct ctl *ctl, int argc, char **argv)
 	tap_filter_query(&f, query, sizeof(query));
 	if (tap_filter_parse(&f, query, cause, sizeof(cause)) == -1)
 		ctl_usage_error("tap: %s", cause);
-	if (nproxies == 0 && ctl->server == NULL)
-		ctl_usage_error("tap: give --proxy HOST:PORT (a proxy's admin "
-				"port) or --server URL");
+	if (nproxies == 0 && ctl->server == NULL) {
+		/* Neither: the proxy beside us, as in a pod or on a VM. */
+		proxies = xreallocarray(NULL, 1, sizeof(*proxies));
+		proxies[nproxies++] = CTL_LOCAL_PROXY;
+	}
 	if (nproxies == 0)
 		return ctl_tap_server(
 		    ctl, &f, strcmp(fmt, "json") == 0, duration_ms);

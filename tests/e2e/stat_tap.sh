@@ -174,8 +174,9 @@ expect_eq "tap: every event matches (POST, /status/2..., 201, outbound to web)" 
 expect_eq "tap: the destination workload is b1 or b2" 3 \
     "$(jq -r '.destination.workload' "$TAP_OUT" | grep -cE '^(b1|b2)$')"
 
-# The text form, like linkerd viz tap, on a backend's inbound side.
-bg "$B1" tap3 "$WEFTCTL" tap --proxy 127.0.0.1:15000 --path /ok --max 2
+# The text form, like linkerd viz tap, on a backend's inbound side,
+# from the proxy beside weftctl (no --proxy, no server).
+bg "$B1" tap3 "$WEFTCTL" tap --path /ok --max 2
 TAP_PID=$LAST_PID
 TAP_OUT="$T/tap3.log"
 eventually "the backend tap stream is open" tap_ready "$B1"
