@@ -1473,3 +1473,23 @@ fail:
 	free(buf);
 	return NULL;
 }
+
+char *
+ca_read_token(const char *path, char **cause)
+{
+	char *text;
+	size_t n;
+
+	if ((text = ca_read_file(path, cause)) == NULL)
+		return NULL;
+	n = strlen(text);
+	while (n > 0 &&
+	    (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	if (n == 0) {
+		ca_cause(cause, "%s: empty token", path);
+		free(text);
+		return NULL;
+	}
+	return text;
+}

@@ -193,4 +193,11 @@ int ca_write_file(
 /* Reads a whole (small, < 1 MiB) file; NULL with *cause set on error. */
 char *ca_read_file(const char *path, char **cause);
 
+/*
+ * Reads a bearer token file (a Kubernetes service-account token, say):
+ * the whole file without its trailing blanks and line ends, allocated.
+ * NULL with *cause set when it cannot be read or is empty.
+ */
+char *ca_read_token(const char *path, char **cause);
+
 #endif

@@ -63,26 +63,6 @@ struct kube_client {
 	struct kube_watch watches[3];
 };
 
-char *
-kube_read_token(const char *path, char **cause)
-{
-	char *text;
-	size_t n;
-
-	if ((text = ca_read_file(path, cause)) == NULL)
-		return NULL;
-	n = strlen(text);
-	while (n > 0 &&
-	    (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
-		text[--n] = '\0';
-	if (n == 0) {
-		xasprintf(cause, "%s: empty token", path);
-		free(text);
-		return NULL;
-	}
-	return text;
-}
-
 void
 kube_events_free(struct kube_events *events)
 {
@@ -159,7 +139,7 @@ kube_open(struct kube_watch *w, const char *method, const char *target,
 	char *token;
 
 	/* Re-read every time: the kubelet rotates projected tokens. */
-	if ((token = kube_read_token(w->kc->token_file, cause)) == NULL)
+	if ((token = ca_read_token(w->kc->token_file, cause)) == NULL)
 		return NULL;
 	memset(&req, 0, sizeof(req));
 	req.base_url = w->kc->api;
@@ -582,7 +562,7 @@ kube_client_review(struct kube_client *kc, const char *token,
 	json_t *j;
 	int rc;
 
-	if ((bearer = kube_read_token(kc->token_file, cause)) == NULL)
+	if ((bearer = ca_read_token(kc->token_file, cause)) == NULL)
 		return -1;
 	memset(&conf, 0, sizeof(conf));
 	conf.ca_file = kc->ca_file;

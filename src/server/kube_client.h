@@ -77,7 +77,4 @@ typedef void (*kube_review_cb)(const struct kube_review *r, void *arg);
 int kube_client_review(struct kube_client *kc, const char *token,
     const char *audience, kube_review_cb cb, void *arg, char **cause);
 
-/* Reads a bearer token file (allocated, trimmed), NULL with *cause. */
-char *kube_read_token(const char *path, char **cause);
-
 #endif

@@ -84,13 +84,6 @@ void sync_tap_instructions(struct sync *s, const struct json_t *answer);
 /* Ends every relayed tap. */
 void sync_tap_stop(struct sync *s);
 
-/* weft_sync.c */
-/*
- * The service-account token in path (allocated, trimmed), or NULL with
- * *cause set.
- */
-char *sync_kube_token(const char *path, char **cause);
-
 /* sync_certs.c */
 /*
  * Whether the certs directory holds a usable certificate (cert.pem,

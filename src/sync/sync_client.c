@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "base64.h"
+#include "ca.h"
 #include "https_client.h"
 #include "log.h"
 #include "schema_db.h"
@@ -111,7 +112,7 @@ sync_client_make(struct sync *s, int timeout_sec)
 		c.key_file = key;
 	} else if (s->conf.kube_token_file != NULL) {
 		/* Read at every use: the kubelet rotates it. */
-		if ((kube = sync_kube_token(s->conf.kube_token_file, &cause)) ==
+		if ((kube = ca_read_token(s->conf.kube_token_file, &cause)) ==
 		    NULL) {
 			log_warnx("%s", cause);
 			free(cause);

@@ -136,26 +136,6 @@ sync_read_token(const char *path)
 	return text;
 }
 
-char *
-sync_kube_token(const char *path, char **cause)
-{
-	char *text;
-	size_t n;
-
-	if ((text = ca_read_file(path, cause)) == NULL)
-		return NULL;
-	n = strlen(text);
-	while (n > 0 &&
-	    (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
-		text[--n] = '\0';
-	if (n == 0) {
-		xasprintf(cause, "%s: empty service-account token", path);
-		free(text);
-		return NULL;
-	}
-	return text;
-}
-
 /*
  * The service account a Kubernetes token names (its "sub",
  * system:serviceaccount:NS:SA), unverified: only to name ourselves, the
@@ -357,8 +337,7 @@ sync_options(struct sync_conf *c, int argc, char **argv)
 		if (access(c->ca_file, R_OK) == -1)
 			sync_usage_error(
 			    "--ca %s: %s", c->ca_file, strerror(errno));
-		if ((text = sync_kube_token(c->kube_token_file, &cause)) ==
-		    NULL)
+		if ((text = ca_read_token(c->kube_token_file, &cause)) == NULL)
 			sync_usage_error("--kube-token-file: %s", cause);
 		/* Unless told, the service account the token is of. */
 		if (!sa_given &&
