@@ -29,6 +29,12 @@
 #define ADMIN_MAX_TAPS      8
 #define ADMIN_TAP_TICK_MS   100
 #define ADMIN_TAP_MAX_QUEUE (256 * 1024) /* unsent bytes per tap client */
+/*
+ * The kernel's send buffer of a tap stream, fixed so that it does not
+ * grow to megabytes behind a client that stopped reading: what a slow
+ * client cannot take is dropped and counted here, not hidden there.
+ */
+#define ADMIN_TAP_SNDBUF (64 * 1024)
 
 struct admin_conn;
 
@@ -333,6 +339,7 @@ admin_tap(struct admin_conn *ac, const char *query, struct evbuffer *body)
 	struct timeval tv = {0, ADMIN_TAP_TICK_MS * 1000};
 	struct tap_filter *f;
 	char cause[160];
+	int sndbuf;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return 500;
@@ -363,6 +370,10 @@ admin_tap(struct admin_conn *ac, const char *query, struct evbuffer *body)
 	}
 	ac->tap = f;
 	ac->qdrop_base = __atomic_load_n(&a->px->tap_dropped, __ATOMIC_RELAXED);
+	sndbuf = ADMIN_TAP_SNDBUF;
+	if (setsockopt(
+		ac->c.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == -1)
+		log_warn("tap: SO_SNDBUF");
 	LIST_INSERT_HEAD(&a->taps, ac, tap_entry);
 	a->ntaps++;
 	evtimer_del(ac->timer);
