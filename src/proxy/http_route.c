@@ -34,25 +34,6 @@ worker_rand(struct worker *w)
 }
 
 static int
-route_port_of(const struct sockaddr_storage *a)
-{
-	if (a->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)a)->sin_port);
-	if (a->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
-	return 0;
-}
-
-static void
-route_set_port(struct sockaddr_storage *a, int port)
-{
-	if (a->ss_family == AF_INET)
-		((struct sockaddr_in *)a)->sin_port = htons((uint16_t)port);
-	else if (a->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)a)->sin6_port = htons((uint16_t)port);
-}
-
-static int
 route_name_in(const char *name, size_t len, char *const *list, size_t n)
 {
 	size_t i;
@@ -270,6 +251,26 @@ route_overflow(struct worker *w, const struct snap_cluster *c)
 	return 0;
 }
 
+/*
+ * An outbound request to no service of the mesh: to its original
+ * destination, or refused as Envoy's BlackHoleCluster refuses it under
+ * Istio's REGISTRY_ONLY.
+ */
+static int
+route_unknown(struct session *s)
+{
+	struct http_exchange *hx = &s->hx;
+
+	if (!s->w->px->conf.registry_only)
+		return ROUTE_PASS;
+	snprintf(hx->service, sizeof(hx->service), "%s", ROUTE_BLACKHOLE);
+	hx->reply_status = 502;
+	hx->reply_body = "no such service in the mesh (outbound traffic "
+			 "policy REGISTRY_ONLY)";
+	hx->rflag = METRICS_RF_NR;
+	return ROUTE_REPLY;
+}
+
 int
 http_route(struct session *s, const struct http1_msg *m)
 {
@@ -286,8 +287,10 @@ http_route(struct session *s, const struct http1_msg *m)
 	uint64_t hash;
 	int port;
 
-	if (s->direction != METRICS_OUTBOUND || w->hold == NULL)
+	if (s->direction != METRICS_OUTBOUND)
 		return ROUTE_PASS;
+	if (w->hold == NULL)
+		return route_unknown(s);
 	memset(&view, 0, sizeof(view));
 	view.method = m->method;
 	view.method_len = m->method_len;
@@ -297,14 +300,14 @@ http_route(struct session *s, const struct http1_msg *m)
 		view.authority = m->host->value;
 		view.authority_len = m->host->value_len;
 	}
-	view.port = port = route_port_of(&s->target);
+	view.port = port = netaddr_port(&s->target);
 	view.fields = m->headers;
 	view.nfields = m->nheaders;
 
 	vh = snapshot_lookup(w->hold->snap, view.authority, view.authority_len,
 	    &s->target, &svc);
 	if (vh == NULL && svc == NULL)
-		return ROUTE_PASS;
+		return route_unknown(s);
 	hx->hold = worker_hold(w);
 	if (vh != NULL) {
 		if ((r = route_match(vh, &view)) == NULL) {
@@ -322,7 +325,7 @@ http_route(struct session *s, const struct http1_msg *m)
 			/* A port the service does not declare: as if unknown. */
 			worker_release(w, hx->hold);
 			hx->hold = NULL;
-			return ROUTE_PASS;
+			return route_unknown(s);
 		}
 	}
 	if (c == NULL) {
@@ -381,8 +384,8 @@ http_route(struct session *s, const struct http1_msg *m)
 	hx->endpoint = ep;
 	memcpy(&hx->target, &ep->addr, ep->addrlen);
 	hx->target_len = ep->addrlen;
-	if (route_port_of(&hx->target) == 0)
-		route_set_port(&hx->target, c->port);
+	if (netaddr_port(&hx->target) == 0)
+		netaddr_set_port(&hx->target, c->port);
 	lb_start(w->hold->lb, c, ep);
 	hx->lb_started = 1;
 

@@ -12,6 +12,7 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/tls.c src/proxy/tls.h \
 	src/proxy/session.c \
 	src/proxy/tcp_relay.c \
+	src/proxy/tcp_route.c \
 	src/proxy/http_proxy.c \
 	src/proxy/http_route.c \
 	src/proxy/inbound_policy.c \

@@ -63,6 +63,15 @@ netaddr_port(const struct sockaddr_storage *a)
 	return 0;
 }
 
+void
+netaddr_set_port(struct sockaddr_storage *a, int port)
+{
+	if (a->ss_family == AF_INET)
+		((struct sockaddr_in *)a)->sin_port = htons((uint16_t)port);
+	else if (a->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)a)->sin6_port = htons((uint16_t)port);
+}
+
 uint64_t
 now_ns(void)
 {

@@ -39,9 +39,15 @@ struct proxy_conf {
 	const char *version_label; /* "version" from --labels, or "unknown" */
 	uid_t uid;                 /* the uid weft-init excludes */
 	gid_t gid;
-	int uid_given;          /* --uid: drop from root to uid */
-	int l4_queue;           /* NFQUEUE number, or -1 */
-	int l4_fail_open;       /* the kernel accepts when the queue is full */
+	int uid_given;    /* --uid: drop from root to uid */
+	int l4_queue;     /* NFQUEUE number, or -1 */
+	int l4_fail_open; /* the kernel accepts when the queue is full */
+	/*
+	 * Outbound calls to no service of the mesh: passed through to the
+	 * original destination (0, Istio's ALLOW_ANY) or refused (1,
+	 * REGISTRY_ONLY: an egress lock-down).
+	 */
+	int registry_only;
 	const char *access_log; /* path, "-" (stderr) or "off" */
 	enum log_level log_level;
 	int outbound_port;
@@ -408,6 +414,8 @@ enum {
 	ROUTE_FORWARD,  /* head written to head_out, target chosen */
 	ROUTE_REPLY,    /* answer locally with hx->reply_status */
 };
+/* destination_service of what REGISTRY_ONLY refuses, as in Istio. */
+#define ROUTE_BLACKHOLE "BlackHoleCluster"
 /*
  * Applies the mesh policy to an outbound request whose head m is still
  * in place: chooses the route, destination and endpoint, and writes the
@@ -432,6 +440,20 @@ int http_route_repick(struct session *s);
 int http_route_backoff_ms(struct session *s);
 /* Releases what the exchange held of the policy. */
 void http_route_end(struct session *s);
+
+/* tcp_route.c */
+enum {
+	TCP_ROUTE_PASS = 0, /* no service: the original destination */
+	TCP_ROUTE_ENDPOINT, /* s->target is an endpoint of the service */
+	TCP_ROUTE_REFUSE,   /* REGISTRY_ONLY, or no healthy endpoint */
+};
+/*
+ * Where the outbound opaque TCP connection of s goes; an endpoint is
+ * held in s->hx (cluster, endpoint, snapshot) until the session ends.
+ */
+int tcp_route(struct session *s);
+/* True when s goes to a service port declared opaque (TCP, TLS...). */
+int tcp_route_opaque(struct session *s);
 /*
  * Writes the fields of m without hop-by-hop ones, applying header
  * operations a then b (either may be NULL) and replacing the Host value
@@ -545,8 +567,10 @@ void admin_stop(struct proxy *px);
 /* netaddr helpers (netaddr.c) */
 /* Formats addr as "ip:port" ("[ip]:port" for IPv6). */
 void netaddr_str(const struct sockaddr_storage *addr, char *buf, size_t len);
-/* True when both hold the same address and port. */
+/* The port of addr, 0 when it is of no IP family. */
 int netaddr_port(const struct sockaddr_storage *addr);
+void netaddr_set_port(struct sockaddr_storage *addr, int port);
+/* True when both hold the same address and port. */
 int netaddr_eq(
     const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 

@@ -47,6 +47,7 @@ enum {
 	OPT_TRACE_FORMAT,
 	OPT_TRACE_SAMPLING,
 	OPT_L4_FAIL_OPEN,
+	OPT_OUTBOUND_POLICY,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -83,6 +84,7 @@ static const struct option proxy_options[] = {
     {"trace-collector", required_argument, NULL, OPT_TRACE_COLLECTOR},
     {"trace-format", required_argument, NULL, OPT_TRACE_FORMAT},
     {"trace-sampling", required_argument, NULL, OPT_TRACE_SAMPLING},
+    {"outbound-traffic-policy", required_argument, NULL, OPT_OUTBOUND_POLICY},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -112,6 +114,8 @@ proxy_usage(FILE *f)
 	    "                  [--trace-collector URL] "
 	    "[--trace-format zipkin|otlp]\n"
 	    "                  [--trace-sampling PERCENT]\n"
+	    "                  [--outbound-traffic-policy "
+	    "allow-any|registry-only]\n"
 	    "                  [--help] [--version]\n");
 }
 
@@ -334,6 +338,17 @@ proxy_conf_parse(struct proxy_conf *c, int argc, char **argv)
 				fatalx("--trace-sampling: \"%s\" is not a "
 				       "percentage from 0 to 100 (such as 1, "
 				       "0.5, 100)",
+				    optarg);
+			break;
+		case OPT_OUTBOUND_POLICY:
+			if (strcmp(optarg, "allow-any") == 0)
+				c->registry_only = 0;
+			else if (strcmp(optarg, "registry-only") == 0)
+				c->registry_only = 1;
+			else
+				fatalx(
+				    "--outbound-traffic-policy: \"%s\" is not "
+				    "allow-any or registry-only",
 				    optarg);
 			break;
 		case OPT_HELP:

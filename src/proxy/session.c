@@ -111,6 +111,10 @@ session_accept(struct listener *l, int fd, struct sockaddr_storage *peer)
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	w->nsessions++;
 	s->mode = SESSION_DETECT;
+	if (s->direction == METRICS_OUTBOUND && tcp_route_opaque(s)) {
+		tcp_relay_start(s);
+		return;
+	}
 	conn_read_enable(&s->client);
 	session_timer(s, SESSION_T_DETECT, w->px->conf.detect_timeout_ms);
 }

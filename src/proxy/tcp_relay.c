@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "proxy.h"
+#include "snapshot.h"
 
 static void relay_client_read_cb(struct conn *, void *);
 static void relay_client_write_cb(struct conn *, void *);
@@ -148,9 +149,26 @@ tcp_relay_start(struct session *s)
 		session_close(s);
 		return;
 	}
+	if (s->direction == METRICS_OUTBOUND &&
+	    tcp_route(s) == TCP_ROUTE_REFUSE) {
+		char dst[64];
+
+		netaddr_str(&s->orig, dst, sizeof(dst));
+		log_debug("tcp: %s refused: %s", dst,
+		    s->w->px->conf.registry_only && s->hx.cluster == NULL
+			? "no such service (REGISTRY_ONLY)"
+			: "no healthy endpoint");
+		s->counted = 1;
+		metrics_tcp_open(s->w->metrics, &s->tcpkey);
+		session_close(s);
+		return;
+	}
 	/* Outbound to a sidecar: mesh mTLS; inbound: the app, plaintext. */
 	s->up = s->direction == METRICS_OUTBOUND
-	    ? upstream_get(s->w, &s->target, s->target_len, NULL, 0, 0)
+	    ? upstream_get(s->w, &s->target, s->target_len, s->hx.endpoint,
+		  s->hx.cluster != NULL ? (int)s->hx.cluster->policy.tls_mode
+					: SNAP_TLS_AUTO,
+		  0)
 	    : upstream_connect(s->w, &s->target, s->target_len);
 	if (s->up == NULL) {
 		char dst[64];

@@ -8,6 +8,7 @@ PROXY_E2E_TESTS = \
 	tests/e2e/proxy_limits.sh \
 	tests/e2e/proxy_policy_db.sh \
 	tests/e2e/route_basic.sh \
+	tests/e2e/route_tcp.sh \
 	tests/e2e/route_retry.sh \
 	tests/e2e/route_lb.sh \
 	tests/e2e/route_outlier.sh \
