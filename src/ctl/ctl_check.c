@@ -187,7 +187,8 @@ check_server_tls(struct check *c)
 	if (https_client_fetch(c->ctl->server, &conf, "GET", "/v1/whoami", NULL,
 		NULL, 0, &r, &cause) == -1) {
 		check_add(&c->rep, CHECK_FAIL,
-		    "give the server's CA with --ca or WEFT_CA",
+		    "check the URL, and give the server's CA with --ca or "
+		    "WEFT_CA",
 		    "cannot talk to weft-server: %s", cause);
 		free(cause);
 	} else if (r.status == 0)
