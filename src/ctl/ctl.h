@@ -17,6 +17,8 @@
 #define CTL_EXIT_USAGE 2 /* bad command line */
 
 #define CTL_DEFAULT_DB "/var/lib/weft/policy.db"
+/* --ca and --token-file default to files here (the server's own host). */
+#define CTL_SERVER_DIR "/var/lib/weft/server"
 
 /* The kinds, as usage errors name them. */
 #define CTL_KINDS                                                              \

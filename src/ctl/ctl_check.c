@@ -181,7 +181,7 @@ check_server_tls(struct check *c)
 	memset(&conf, 0, sizeof(conf));
 	memset(&r, 0, sizeof(r));
 	if (c->ctl->ca_file == NULL)
-		xasprintf(&ca, "/var/lib/weft/server/ca.pem");
+		xasprintf(&ca, "%s/ca.pem", CTL_SERVER_DIR);
 	conf.ca_file = c->ctl->ca_file != NULL ? c->ctl->ca_file : ca;
 	conf.timeout_sec = 10;
 	if (https_client_fetch(c->ctl->server, &conf, "GET", "/v1/whoami", NULL,

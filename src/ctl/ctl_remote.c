@@ -19,9 +19,6 @@
 #include "store_db.h"
 #include "xmalloc.h"
 
-/* Defaults for an admin on the server's own host. */
-#define CTL_SERVER_DIR "/var/lib/weft/server"
-
 static char *
 ctl_remote_token(struct ctl *ctl)
 {
