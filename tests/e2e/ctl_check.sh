@@ -7,7 +7,8 @@
 # truncated, empty or missing DB each give their line and exit status,
 # and a missing DB is not created; -f reports what apply --dry-run
 # would, in the same words, and writes nothing; a weft-server on
-# loopback passes, and fails with a wrong CA or a wrong token; with
+# loopback passes, and fails with a wrong CA or a wrong token, and
+# warns about a registered proxy behind the policy; with
 # root, a weft-proxy in a namespace passes --proxy, and a closed port
 # fails it.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -256,6 +257,33 @@ echo wrong >"$T/wrong.token"
 run check --server "$URL" --ca "$DATA/ca.pem" --token-file "$T/wrong.token"
 expect_eq "wrong token: exit 1" 1 "$RC"
 check "wrong token: its line" has "× the credential is not accepted (HTTP 401)"
+
+# A workload joins (weft-sync --once): its proxy is then in sync, and
+# behind once the policy changes without it.
+SYNC=$WEFT_BUILDDIR/src/sync/weft-sync
+if [ -x "$SYNC" ]; then
+	srv token create --workload reviews-v1 --namespace default \
+	    --service-account reviews
+	JOIN=$(cat "$T/out")
+	RC=0
+	"$SYNC" --server "$URL" --db "$T/wl.db" --certs "$T/wl-certs" \
+	    --workload reviews-v1 --namespace default \
+	    --service-account reviews --address 198.18.7.2 \
+	    --labels app=reviews,version=v1 --proxy-admin 127.0.0.1:1 \
+	    --once --token "$JOIN" >"$T/sync.log" 2>&1 || RC=$?
+	expect_eq "weft-sync --once joins" 0 "$RC"
+	srv check
+	expect_eq "server, a proxy in sync: exit 0" 0 "$RC"
+	check "server, a proxy in sync: its line" has \
+	    "√ 1 proxies run policy version"
+	srv apply -f "$T/lonely.yaml"
+	srv check
+	expect_eq "server, a proxy behind: a warning, exit 0" 0 "$RC"
+	check "server, a proxy behind: its line" grep -q \
+	    '^‼ proxy default/reviews-v1 is behind: policy version [0-9]*, it runs' "$T/out"
+	srv check --strict
+	expect_eq "server, a proxy behind, --strict: exit 1" 1 "$RC"
+fi
 
 ### 8. --proxy (root: the proxy runs in a namespace of this test).
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
