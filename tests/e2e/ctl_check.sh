@@ -29,10 +29,12 @@ trap e2e_cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # run CMD...: runs weftctl with CMD; its output in $T/out, its standard
-# error in $T/err, its exit status in $RC.
+# error in $T/err (kept in weftctl.log, where the cleanup looks for
+# sanitizer reports), its exit status in $RC.
 run() {
 	RC=0
 	"$WEFTCTL" "$@" >"$T/out" 2>"$T/err" || RC=$?
+	cat "$T/err" >>"$T/weftctl.log"
 }
 has() { grep -q -F -e "$1" "$T/out"; }
 dump() { sqlite3 -batch "$1" .dump; }
@@ -300,6 +302,7 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
 		RC=0
 		in_ns "$POD" "$WEFTCTL" check --db "$T/pa.db" \
 		    --proxy 127.0.0.1:15020 >"$T/out" 2>"$T/err" || RC=$?
+		cat "$T/err" >>"$T/weftctl.log"
 		[ "$RC" = 0 ]
 	}
 	eventually "proxy: exit 0" proxy_ok
@@ -309,6 +312,7 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
 	RC=0
 	in_ns "$POD" "$WEFTCTL" check --proxy 127.0.0.1:1 >"$T/out" \
 	    2>"$T/err" || RC=$?
+	cat "$T/err" >>"$T/weftctl.log"
 	expect_eq "proxy, closed port: exit 1" 1 "$RC"
 	check "proxy, closed port: its line" grep -q '^× /ready: ' "$T/out"
 else
