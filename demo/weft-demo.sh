@@ -234,6 +234,8 @@ for _ in $(seq 1 50); do
 done
 run "weftctl --server https://198.18.10.100:15010 status"
 ctl status | sed 's/^/  /'
+run "weftctl --server https://198.18.10.100:15010 check"
+ctl check | sed 's/^/  /'
 run "for i in 1..100: curl http://orders:8080/   # from shop, by its VIP"
 in_ns "$SHOP" timeout 60 curl -s --max-time 5 -o /dev/null \
     -w '%header{x-backend}\n' -H 'Host: orders' \

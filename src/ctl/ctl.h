@@ -17,6 +17,8 @@
 #define CTL_EXIT_USAGE 2 /* bad command line */
 
 #define CTL_DEFAULT_DB "/var/lib/weft/policy.db"
+/* --ca and --token-file default to files here (the server's own host). */
+#define CTL_SERVER_DIR "/var/lib/weft/server"
 
 /* The kinds, as usage errors name them. */
 #define CTL_KINDS                                                              \
@@ -110,6 +112,16 @@ int ctl_remote_call(struct ctl *ctl, const char *method, const char *target,
 int ctl_remote_list(struct ctl *ctl, const char *kind, const char *ns,
     const char *name, struct store_db_rows *rows);
 
+/*
+ * The server's whole policy (GET /v1/snapshot, what a resyncing
+ * weft-sync gets) in a private temporary copy: dir (64 bytes) gets the
+ * copy's directory (or "" when none was made), to give to
+ * ctl_remote_copy_remove() once the DB is closed. Returns the DB open
+ * read-write, or NULL after printing why.
+ */
+struct store_db *ctl_remote_copy(struct ctl *ctl, char *dir);
+void ctl_remote_copy_remove(const char *dir);
+
 int ctl_status(struct ctl *ctl, int argc, char **argv);
 int ctl_token(struct ctl *ctl, int argc, char **argv);
 /* weftctl ca (ctl_ca.c): the CA's roots and their rotation (--server). */
@@ -122,6 +134,13 @@ int ctl_ca(struct ctl *ctl, int argc, char **argv);
  * would be refused or cannot be explained.
  */
 int ctl_explain(struct ctl *ctl, int argc, char **argv);
+
+/*
+ * weftctl check (ctl_check.c): the health and consistency of the mesh,
+ * one line per check; CTL_EXIT_OK when every check passed, CTL_EXIT_FAIL
+ * when one failed (or warned, with --strict).
+ */
+int ctl_check(struct ctl *ctl, int argc, char **argv);
 
 /*
  * weftctl join (ctl_join.c): makes this machine a workload of the mesh

@@ -1373,69 +1373,6 @@ explain_clear(struct explain *x)
 	store_db_close(x->db);
 }
 
-/* The files of a copy made by explain_server_copy(). */
-static void
-explain_server_copy_remove(const char *dir)
-{
-	static const char *const names[] = {
-	    "policy.db", "policy.db-wal", "policy.db-shm"};
-	char path[128];
-	size_t i;
-
-	for (i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-}
-
-/*
- * explain --server: the server's whole policy (GET /v1/snapshot, what a
- * resyncing weft-sync gets) in a private temporary copy, so that the
- * decision comes from the very snapshots the proxies build.
- */
-static struct store_db *
-explain_server_copy(struct ctl *ctl, char *dir)
-{
-	struct store_db *db = NULL;
-	const char *b64;
-	void *blob = NULL;
-	json_t *resp = NULL;
-	char path[128], *cause = NULL;
-	size_t n = 0;
-	int status;
-
-	status = ctl_remote_call(ctl, "GET", "/v1/snapshot", NULL, NULL, &resp);
-	if (status != 200)
-		goto out;
-	b64 = json_string_value(json_object_get(resp, "snapshot"));
-	if (b64 == NULL || (blob = base64_decode(b64, &n)) == NULL) {
-		ctl_warnx("%s: the snapshot is not base64", ctl->server);
-		goto out;
-	}
-	snprintf(dir, 64, "%s/weftctl-explain.XXXXXX",
-	    getenv("TMPDIR") != NULL && strlen(getenv("TMPDIR")) < 32
-		? getenv("TMPDIR")
-		: "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		ctl_warnx("%s: %s", dir, strerror(errno));
-		dir[0] = '\0';
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/policy.db", dir);
-	if ((db = store_db_open(path, 1, &cause)) == NULL ||
-	    replica_load(store_db_handle(db), blob, n, &cause) == -1) {
-		ctl_warnx("%s", cause);
-		free(cause);
-		store_db_close(db);
-		db = NULL;
-	}
-out:
-	free(blob);
-	json_decref(resp);
-	return db;
-}
-
 int
 ctl_explain(struct ctl *ctl, int argc, char **argv)
 {
@@ -1583,7 +1520,7 @@ ctl_explain(struct ctl *ctl, int argc, char **argv)
 	}
 
 	if (ctl->server != NULL) {
-		if ((x.db = explain_server_copy(ctl, tmpdir)) == NULL)
+		if ((x.db = ctl_remote_copy(ctl, tmpdir)) == NULL)
 			goto out;
 	} else if ((x.db = ctl_open(ctl, 0)) == NULL)
 		goto out;
@@ -1612,6 +1549,6 @@ ctl_explain(struct ctl *ctl, int argc, char **argv)
 out:
 	explain_clear(&x);
 	if (tmpdir[0] != '\0')
-		explain_server_copy_remove(tmpdir);
+		ctl_remote_copy_remove(tmpdir);
 	return rc;
 }

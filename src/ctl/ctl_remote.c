@@ -5,18 +5,19 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base64.h"
 #include "ca.h"
 #include "ctl.h"
 #include "https_client.h"
+#include "replica_db.h"
 #include "store_db.h"
 #include "xmalloc.h"
-
-/* Defaults for an admin on the server's own host. */
-#define CTL_SERVER_DIR "/var/lib/weft/server"
 
 static char *
 ctl_remote_token(struct ctl *ctl)
@@ -167,4 +168,61 @@ ctl_remote_list(struct ctl *ctl, const char *kind, const char *ns,
 	}
 	json_decref(resp);
 	return 0;
+}
+
+void
+ctl_remote_copy_remove(const char *dir)
+{
+	static const char *const names[] = {
+	    "policy.db", "policy.db-wal", "policy.db-shm"};
+	char path[128];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+struct store_db *
+ctl_remote_copy(struct ctl *ctl, char *dir)
+{
+	struct store_db *db = NULL;
+	const char *b64;
+	void *blob = NULL;
+	json_t *resp = NULL;
+	char path[128], *cause = NULL;
+	size_t n = 0;
+	int status;
+
+	status = ctl_remote_call(ctl, "GET", "/v1/snapshot", NULL, NULL, &resp);
+	if (status != 200)
+		goto out;
+	b64 = json_string_value(json_object_get(resp, "snapshot"));
+	if (b64 == NULL || (blob = base64_decode(b64, &n)) == NULL) {
+		ctl_warnx("%s: the snapshot is not base64", ctl->server);
+		goto out;
+	}
+	snprintf(dir, 64, "%s/weftctl.XXXXXX",
+	    getenv("TMPDIR") != NULL && strlen(getenv("TMPDIR")) < 32
+		? getenv("TMPDIR")
+		: "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		ctl_warnx("%s: %s", dir, strerror(errno));
+		dir[0] = '\0';
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/policy.db", dir);
+	if ((db = store_db_open(path, 1, &cause)) == NULL ||
+	    replica_load(store_db_handle(db), blob, n, &cause) == -1) {
+		ctl_warnx("%s", cause);
+		free(cause);
+		store_db_close(db);
+		db = NULL;
+	}
+out:
+	free(blob);
+	json_decref(resp);
+	return db;
 }

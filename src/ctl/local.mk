@@ -39,7 +39,9 @@ src_ctl_weftctl_SOURCES = \
 	src/ctl/ctl_inject.c \
 	src/ctl/ctl_http.c src/ctl/ctl_http.h \
 	src/ctl/ctl_stat.c \
-	src/ctl/ctl_tap.c
+	src/ctl/ctl_tap.c \
+	src/ctl/ctl_check.c src/ctl/ctl_check.h \
+	src/ctl/ctl_check_policy.c
 # weftctl explain builds the proxy's own snapshots and decides on them.
 src_ctl_weftctl_SOURCES += \
 	src/proxy/policy_db.c src/proxy/policy_db.h \

@@ -65,6 +65,15 @@ ctl_usage(FILE *f)
 	    "the proxies'\n"
 	    "                      admin ports (--proxy) or through "
 	    "weft-server\n"
+	    "  check [--db PATH] [--server URL] [--proxy HOST:PORT]... "
+	    "[--local]\n"
+	    "        [-f FILE]... [-n NS] [--strict] [-o text|json]\n"
+	    "                      the health and consistency of the mesh: "
+	    "policy DB,\n"
+	    "                      policy, weft-server, proxies; exit 0 when "
+	    "all pass,\n"
+	    "                      1 when one fails (or warns, with "
+	    "--strict)\n"
 	    "\n"
 	    "KIND: virtualservice (vs), destinationrule (dr), serviceentry "
 	    "(se),\n"
@@ -173,6 +182,7 @@ static const struct {
     {"inject", ctl_inject},
     {"stat", ctl_stat},
     {"tap", ctl_tap},
+    {"check", ctl_check},
 };
 
 int

@@ -952,3 +952,139 @@ store_db_workload(struct store_db *d, const char *ns, const char *name,
 	sqlite3_finalize(st);
 	return rc;
 }
+
+struct store_db *
+store_db_open_check(const char *path, int *schema, char **cause)
+{
+	struct store_db *d;
+	struct stat sb;
+
+	if (stat(path, &sb) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		xasprintf(cause, "%s: not a regular file", path);
+		return NULL;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		store_db_fail(d, cause);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(d->db, 1);
+	sqlite3_busy_timeout(d->db, STORE_DB_BUSY_MS);
+	if (schema_version(d->db, schema, cause) == -1) {
+		store_db_prefix(d, cause);
+		goto fail;
+	}
+	return d;
+fail:
+	store_db_close(d);
+	return NULL;
+}
+
+int
+store_db_quick_check(struct store_db *d, char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	const char *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(d->db, "PRAGMA quick_check(1)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return store_db_fail(d, cause);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		store_db_fail(d, cause);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	s = (const char *)sqlite3_column_text(st, 0);
+	if (s != NULL && strcmp(s, "ok") == 0)
+		rc = 1;
+	else {
+		xasprintf(cause, "%s: %s", d->path, s != NULL ? s : "?");
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Runs sql, appending each row to out as cb makes it. */
+static int
+store_db_each(struct store_db *d, const char *sql, json_t *out,
+    json_t *(*cb)(sqlite3_stmt *), char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *v;
+	int rc;
+
+	if (out == NULL)
+		return 0;
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return store_db_fail(d, cause);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((v = cb(st)) != NULL)
+			json_array_append_new(out, v);
+	}
+	if (rc != SQLITE_DONE) {
+		store_db_fail(d, cause);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static json_t *
+store_db_host_row(sqlite3_stmt *st)
+{
+	return json_string((const char *)sqlite3_column_text(st, 0));
+}
+
+static json_t *
+store_db_workload_row(sqlite3_stmt *st)
+{
+	json_t *labels;
+
+	labels = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+	if (!json_is_object(labels)) {
+		json_decref(labels);
+		labels = json_object();
+	}
+	return json_pack("{s:s, s:s, s:o}", "namespace",
+	    (const char *)sqlite3_column_text(st, 0), "name",
+	    (const char *)sqlite3_column_text(st, 1), "labels", labels);
+}
+
+static json_t *
+store_db_cert_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:s, s:I}", "spiffeId",
+	    (const char *)sqlite3_column_text(st, 0), "notAfter",
+	    (json_int_t)sqlite3_column_int64(st, 1));
+}
+
+int
+store_db_check_facts(struct store_db *d, json_t *hosts, json_t *workloads,
+    json_t *certs, char **cause)
+{
+	if (store_db_each(d,
+		"SELECT DISTINCT lower(h.host) FROM service_hosts h "
+		"JOIN services s ON s.id = h.service_id "
+		"WHERE s.source <> 'config'",
+		hosts, store_db_host_row, cause) == -1 ||
+	    store_db_each(d,
+		"SELECT namespace, name, labels FROM workloads "
+		"WHERE labels IS NOT NULL",
+		workloads, store_db_workload_row, cause) == -1 ||
+	    store_db_each(d,
+		"SELECT spiffe_id, CAST(strftime('%s', not_after) AS INTEGER) "
+		"FROM certificates",
+		certs, store_db_cert_row, cause) == -1)
+		return -1;
+	return 0;
+}

@@ -108,4 +108,30 @@ int store_db_delete(struct store_db *db, enum config_kind kind, const char *ns,
 int store_db_workload(struct store_db *db, const char *ns, const char *name,
     char **service_account, char **address, char **labels, char **cause);
 
+/*
+ * weftctl check: opens the existing policy DB at path read-only, never
+ * creating or migrating it, and reads its schema version into
+ * *schema. Returns NULL with *cause set when the file is missing (errno
+ * ENOENT kept), not a regular file or not an SQLite DB.
+ */
+struct store_db *store_db_open_check(
+    const char *path, int *schema, char **cause);
+
+/*
+ * PRAGMA quick_check: 1 when the DB is sound, 0 with *cause set to the
+ * first problem, -1 with *cause set when it cannot run.
+ */
+int store_db_quick_check(struct store_db *db, char **cause);
+
+/*
+ * What weftctl check compares the policy with: into the JSON arrays
+ * given (each may be NULL): hosts gets the host names of the services
+ * discovered (not from ServiceEntries), workloads an object
+ * {namespace, name, labels} per workload, certs an object {spiffeId,
+ * notAfter (Unix seconds)} per issued certificate. Returns 0, or -1
+ * with *cause set.
+ */
+int store_db_check_facts(struct store_db *db, json_t *hosts, json_t *workloads,
+    json_t *certs, char **cause);
+
 #endif

@@ -31,7 +31,9 @@ TESTS += $(PROXY_E2E_TESTS)
 endif
 
 # The control plane on loopback (weft-server, weft-sync, weftctl
-# --server): needs neither root nor namespaces, so it always runs.
-SERVER_E2E_TESTS = tests/e2e/server_api.sh tests/e2e/webhook.sh
+# --server): needs neither root nor namespaces, so it always runs
+# (ctl_check.sh checks weftctl check --proxy too when run as root).
+SERVER_E2E_TESTS = tests/e2e/server_api.sh tests/e2e/webhook.sh \
+	tests/e2e/ctl_check.sh
 EXTRA_DIST += $(SERVER_E2E_TESTS)
 TESTS += $(SERVER_E2E_TESTS)
