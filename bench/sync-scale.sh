@@ -312,7 +312,8 @@ start_server() {
 		PORT=$((20000 + RANDOM % 12000))
 		[ -z "$(ss -Hltn "sport = :$PORT")" ] || continue
 		start_bg "$SRV_CPU" "$RUNDIR/$name.log" "$SERVER" --data-dir "$DATA" \
-		    --listen "127.0.0.1:$PORT" --heartbeat-timeout "$heartbeat"
+		    --listen "127.0.0.1:$PORT" --heartbeat-timeout "$heartbeat" \
+		    --webhook-listen off
 		SPID=$LAST_PID
 		for ((i = 0; i < READY_TIMEOUT * 10; i++)); do
 			running "$SPID" || break

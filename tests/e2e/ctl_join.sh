@@ -33,7 +33,8 @@ mkdir -m 700 "$T/srv"
 URL=
 for _ in 1 2 3 4 5 6 7 8 9 10; do
 	port=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 10000))
-	"$SERVER" --data-dir "$T/srv" --listen "127.0.0.1:$port" >"$T/server.log" 2>&1 &
+	"$SERVER" --data-dir "$T/srv" --listen "127.0.0.1:$port" \
+	    --webhook-listen off >"$T/server.log" 2>&1 &
 	pid=$!
 	E2E_PIDS="$E2E_PIDS $pid"
 	for _ in $(seq 1 100); do

@@ -111,7 +111,8 @@ server_start() {
 		NLOG=$((NLOG + 1))
 		SERVER_LOG=$T/server-$NLOG.log
 		start "server-$NLOG" "$SERVER" --data-dir "$DATA" \
-		    --listen "127.0.0.1:$PORT" --heartbeat-timeout 3s "$@"
+		    --listen "127.0.0.1:$PORT" --heartbeat-timeout 3s \
+		    --webhook-listen off "$@"
 		SERVER_PID=$LAST_PID
 		for _ in $(seq 1 100); do
 			kill -0 "$SERVER_PID" 2>/dev/null || break
