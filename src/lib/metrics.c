@@ -492,10 +492,14 @@ put_peer_labels(struct evbuffer *out, int direction, const char *service,
 
 	put_label(out, "reporter", outbound ? "source" : "destination", 1);
 	put_label(out, "direction", outbound ? "outbound" : "inbound", 0);
-	put_label(
-	    out, "source_workload", outbound ? id->workload : "unknown", 0);
+	put_label(out, "source_workload",
+	    outbound ? id->workload
+		     : or_unknown(rk != NULL ? rk->peer_workload : NULL),
+	    0);
 	put_label(out, "source_workload_namespace",
-	    outbound ? id->namespace : "unknown", 0);
+	    outbound ? id->namespace
+		     : or_unknown(rk != NULL ? rk->peer_namespace : NULL),
+	    0);
 	put_label(out, "source_principal", principal, 0);
 	put_label(out, "destination_service", service, 0);
 	put_label(out, "destination_workload",

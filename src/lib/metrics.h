@@ -81,7 +81,9 @@ struct metrics_req_key {
 	/*
 	 * The other side's workload when known ("" otherwise): outbound,
 	 * the destination endpoint's (destination_workload,
-	 * destination_workload_namespace, destination_version).
+	 * destination_workload_namespace, destination_version); inbound,
+	 * the caller's, known by its address from the registry
+	 * (source_workload, source_workload_namespace).
 	 */
 	char peer_workload[METRICS_LABEL_MAX];
 	char peer_namespace[METRICS_LABEL_MAX];

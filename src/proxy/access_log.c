@@ -116,8 +116,9 @@ alog_spiffe_ns(const char *id, char *buf, size_t len)
  * Who called whom. Outbound, the source is this workload and the
  * destination the endpoint the snapshot chose (its principal made from
  * our trust domain and its service account); inbound, the source is the
- * mTLS peer's SPIFFE ID (its workload name is not known here) and the
- * destination this workload.
+ * mTLS peer's SPIFFE ID, with its workload's name when the registry
+ * knows its address (session_source), and the destination this
+ * workload.
  */
 static void
 alog_identity(struct evbuffer *b, struct session *s, int http)
@@ -125,7 +126,7 @@ alog_identity(struct evbuffer *b, struct session *s, int http)
 	struct proxy *px = s->w->px;
 	const struct snap_endpoint *ep = s->hx.endpoint;
 	char dst[256], td[128], ns[128];
-	const char *p, *e;
+	const char *p, *e, *src, *src_ns;
 
 	if (s->direction == METRICS_OUTBOUND) {
 		alog_str(b, "source_workload", px->conf.workload);
@@ -150,8 +151,14 @@ alog_identity(struct evbuffer *b, struct session *s, int http)
 		return;
 	}
 	p = s->tcpkey.peer[0] != '\0' ? s->tcpkey.peer : "unknown";
-	alog_str(b, "source_workload", "unknown");
-	alog_str(b, "source_namespace", alog_spiffe_ns(p, ns, sizeof(ns)));
+	if ((src = session_source(s, &src_ns)) != NULL) {
+		alog_str(b, "source_workload", src);
+		alog_str(b, "source_namespace", src_ns);
+	} else {
+		alog_str(b, "source_workload", "unknown");
+		alog_str(
+		    b, "source_namespace", alog_spiffe_ns(p, ns, sizeof(ns)));
+	}
 	alog_str(b, "source_principal", p);
 	alog_str(b, "destination_workload", px->conf.workload);
 	alog_str(b, "destination_namespace", px->conf.namespace);

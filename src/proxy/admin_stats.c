@@ -123,7 +123,7 @@ admin_stats_row(struct proxy *px, const struct stats_point *p)
 	    p->key.service, "destination_workload",
 	    out ? p->key.workload : px->conf.workload,
 	    "destination_workload_namespace", out ? "" : px->conf.namespace,
-	    "source_workload", out ? px->conf.workload : "",
+	    "source_workload", out ? px->conf.workload : p->key.workload,
 	    "source_workload_namespace", out ? px->conf.namespace : "",
 	    "source_principal",
 	    out ? px->principal : (p->key.peer[0] ? p->key.peer : "unknown"),

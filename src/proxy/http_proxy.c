@@ -121,6 +121,7 @@ http_account(struct session *s)
 {
 	struct http_exchange *hx = &s->hx;
 	struct metrics_req_key key;
+	const char *src, *src_ns;
 	uint64_t dur;
 
 	dur = now_ns() -
@@ -148,6 +149,12 @@ http_account(struct session *s)
 		    hx->endpoint->namespace, SIZE_MAX);
 		tap_copy(key.peer_version, sizeof(key.peer_version),
 		    hx->endpoint->version, SIZE_MAX);
+	} else if (s->direction == METRICS_INBOUND &&
+	    (src = session_source(s, &src_ns)) != NULL) {
+		tap_copy(key.peer_workload, sizeof(key.peer_workload), src,
+		    SIZE_MAX);
+		tap_copy(key.peer_namespace, sizeof(key.peer_namespace), src_ns,
+		    SIZE_MAX);
 	}
 	if (__atomic_load_n(&s->w->px->tap_active, __ATOMIC_RELAXED))
 		tap_publish(s, dur);

@@ -225,6 +225,13 @@ struct session {
 	struct sockaddr_storage target;
 	socklen_t target_len;
 	struct metrics_tcp_key tcpkey;
+	/*
+	 * Inbound: the caller's workload as the registry knows its address
+	 * ("" when it does not); see session_source().
+	 */
+	char src_workload[METRICS_LABEL_MAX];
+	char src_namespace[METRICS_LABEL_MAX];
+	char src_account[METRICS_LABEL_MAX];
 	struct event *timer;
 	int timer_kind;
 	struct event *route_timer; /* the route timeout of the exchange */
@@ -440,6 +447,13 @@ int http_route_repick(struct session *s);
 int http_route_backoff_ms(struct session *s);
 /* Releases what the exchange held of the policy. */
 void http_route_end(struct session *s);
+
+/*
+ * session.c: the inbound caller's workload name and namespace, when the
+ * registry knows its address and, with mTLS, its certificate says the
+ * same identity; NULL otherwise.
+ */
+const char *session_source(const struct session *s, const char **ns);
 
 /* tcp_route.c */
 enum {

@@ -69,6 +69,55 @@ session_target(struct session *s, int fd, int family)
 	return 0;
 }
 
+/*
+ * Inbound: names what the connection came for (destination_service: the
+ * service whose endpoint is its original destination, as Istio's
+ * inbound clusters do) and who it came from, by the registry.
+ */
+static void
+session_inbound_names(struct session *s)
+{
+	const struct snap_service *svc;
+	const struct snap_peer *p;
+	const struct snapshot *snap;
+
+	if (s->w->hold == NULL)
+		return;
+	snap = s->w->hold->snap;
+	if ((svc = snapshot_service_at(snap, &s->orig)) != NULL)
+		snprintf(s->tcpkey.service, sizeof(s->tcpkey.service), "%s",
+		    svc->nhosts > 0 ? svc->hosts[0] : svc->name);
+	if ((p = snapshot_workload_at(snap, &s->peer)) != NULL) {
+		snprintf(
+		    s->src_workload, sizeof(s->src_workload), "%s", p->name);
+		snprintf(s->src_namespace, sizeof(s->src_namespace), "%s",
+		    p->namespace);
+		snprintf(s->src_account, sizeof(s->src_account), "%s",
+		    p->service_account);
+	}
+}
+
+const char *
+session_source(const struct session *s, const char **ns)
+{
+	const char *id = s->tcpkey.peer, *p;
+	size_t nl;
+
+	if (s->src_workload[0] == '\0')
+		return NULL;
+	/* With mTLS the certificate decides: ".../ns/NS/sa/SA" or nothing. */
+	if (id[0] != '\0') {
+		nl = strlen(s->src_namespace);
+		if ((p = strstr(id, "/ns/")) == NULL ||
+		    strncmp(p + 4, s->src_namespace, nl) != 0 ||
+		    strncmp(p + 4 + nl, "/sa/", 4) != 0 ||
+		    strcmp(p + 8 + nl, s->src_account) != 0)
+			return NULL;
+	}
+	*ns = s->src_namespace;
+	return s->src_workload;
+}
+
 void
 session_accept(struct listener *l, int fd, struct sockaddr_storage *peer)
 {
@@ -99,6 +148,8 @@ session_accept(struct listener *l, int fd, struct sockaddr_storage *peer)
 		free(s);
 		return;
 	}
+	if (s->direction == METRICS_INBOUND)
+		session_inbound_names(s);
 	if (conn_init(&s->client, w->base, fd, session_client_read_cb,
 		session_client_write_cb, session_client_error_cb, s) == -1 ||
 	    (s->timer = evtimer_new(w->base, session_timer_cb, s)) == NULL) {

@@ -369,27 +369,48 @@ snapshot_peer_auth_strict(const struct snapshot *s, int port)
 	return s->mtls_mode == SNAP_MTLS_STRICT;
 }
 
-/* The address key of addr's IP (port 0); -1 when it is not IP. */
-static int
-snap_ipkey(uint8_t *key, const struct sockaddr_storage *addr)
+int
+snap_sockkey(uint8_t *key, const struct sockaddr_storage *addr, int port)
 {
 	static const uint8_t v4mapped[12] = {
 	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	const uint8_t *ip;
 
+	if (port == -1)
+		port = addr->ss_family == AF_INET
+		    ? ntohs(((const struct sockaddr_in *)addr)->sin_port)
+		    : ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
 	if (addr->ss_family == AF_INET)
 		snap_addrkey(key, AF_INET,
-		    &((const struct sockaddr_in *)addr)->sin_addr, 0);
+		    &((const struct sockaddr_in *)addr)->sin_addr, port);
 	else if (addr->ss_family == AF_INET6) {
 		ip = (const uint8_t *)&((const struct sockaddr_in6 *)addr)
 			 ->sin6_addr;
 		if (memcmp(ip, v4mapped, sizeof(v4mapped)) == 0)
-			snap_addrkey(key, AF_INET, ip + 12, 0);
+			snap_addrkey(key, AF_INET, ip + 12, port);
 		else
-			snap_addrkey(key, AF_INET6, ip, 0);
+			snap_addrkey(key, AF_INET6, ip, port);
 	} else
 		return -1;
 	return 0;
+}
+
+/* The address key of addr's IP (port 0); -1 when it is not IP. */
+static int
+snap_ipkey(uint8_t *key, const struct sockaddr_storage *addr)
+{
+	return snap_sockkey(key, addr, 0);
+}
+
+const struct snap_service *
+snapshot_service_at(
+    const struct snapshot *s, const struct sockaddr_storage *addr)
+{
+	uint8_t key[SNAP_ADDRKEY_LEN];
+
+	if (s == NULL || snap_sockkey(key, addr, -1) == -1)
+		return NULL;
+	return snap_htab_get(&s->ep_services, (const char *)key, sizeof(key));
 }
 
 const struct snap_peer *
@@ -629,6 +650,7 @@ snapshot_free(struct snapshot *s)
 	snap_htab_free(&s->addrs);
 	snap_htab_free(&s->peers);
 	snap_htab_free(&s->idents);
+	snap_htab_free(&s->ep_services);
 	for (c = s->mem; c != NULL; c = next) {
 		next = c->next;
 		free(c);

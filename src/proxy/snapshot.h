@@ -373,6 +373,7 @@ const struct snap_security *snapshot_security(const struct snapshot *s);
 
 /* A workload that a weft sidecar fronts, known by its address. */
 struct snap_peer {
+	const char *name; /* the workload's name */
 	const char *namespace;
 	const char *service_account;
 };
@@ -393,6 +394,14 @@ const struct snap_peer *snapshot_peer(
  * how the L4 policy knows a source by its address.
  */
 const struct snap_peer *snapshot_workload_at(
+    const struct snapshot *s, const struct sockaddr_storage *addr);
+
+/*
+ * The service whose endpoint is addr (IP and port), as the inbound side
+ * sees its original destination; the first one when several share the
+ * endpoint; NULL when none does.
+ */
+const struct snap_service *snapshot_service_at(
     const struct snapshot *s, const struct sockaddr_storage *addr);
 
 /*

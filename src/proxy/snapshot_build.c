@@ -554,6 +554,7 @@ sb_peer_add(struct sb_ctx *c, const struct sb_wl *w)
 	    (mode == NULL || strcmp(mode, "istio") != 0))
 		return;
 	p = snap_alloc(s, sizeof(*p));
+	p->name = snap_strdup(s, w->row->name);
 	p->namespace = snap_strdup(s, w->row->namespace);
 	p->service_account = snap_strdup(s, w->row->service_account);
 	snap_addrkey(key, w->family, w->ip, 0);
@@ -579,6 +580,7 @@ sb_ident_add(struct sb_ctx *c, const struct sb_wl *w)
 	if (snap_htab_get(&s->idents, (char *)key, sizeof(key)) != NULL)
 		return;
 	p = snap_alloc(s, sizeof(*p));
+	p->name = snap_strdup(s, w->row->name);
 	p->namespace = snap_strdup(s, w->row->namespace);
 	p->service_account = snap_strdup(s, w->row->service_account);
 	snap_htab_put(s, &s->idents, (char *)key, sizeof(key), p, 0);
@@ -1519,6 +1521,7 @@ sb_snapshot_new(int64_t version)
 	snap_htab_init(&s->addrs, 0);
 	snap_htab_init(&s->peers, 0);
 	snap_htab_init(&s->idents, 0);
+	snap_htab_init(&s->ep_services, 0);
 	snap_htab_init(&s->vhost_idx.exact, 1);
 	snap_htab_init(&s->vhost_idx.suffix, 1);
 	snap_htab_init(&s->service_idx.exact, 1);
@@ -1542,6 +1545,39 @@ sb_settle(struct snapshot *s, void *v, size_t n, size_t size)
 		memcpy(p, v, n * size);
 	free(v);
 	return p;
+}
+
+/*
+ * Indexes every endpoint of a service's ports by its address and port,
+ * so that the inbound side names the service a connection came for
+ * (destination_service), as Istio's inbound clusters do. The first
+ * service of an endpoint wins.
+ */
+static void
+sb_endpoint_services(struct snapshot *s)
+{
+	const struct snap_cluster *cl;
+	const struct snap_endpoint *ep;
+	uint8_t key[SNAP_ADDRKEY_LEN];
+	size_t i, j, k;
+
+	for (i = 0; i < s->nservices; i++) {
+		struct snap_service *svc = s->services[i];
+
+		for (j = 0; j < svc->nports; j++) {
+			if ((cl = svc->portdefs[j].cluster) == NULL)
+				continue;
+			for (k = 0; k < cl->nendpoints; k++) {
+				ep = cl->endpoints[k];
+				if (snap_sockkey(key, &ep->addr, -1) == -1)
+					continue;
+				if (snap_htab_get(&s->ep_services, (char *)key,
+					sizeof(key)) == NULL)
+					snap_htab_put(s, &s->ep_services,
+					    (char *)key, sizeof(key), svc, 0);
+			}
+		}
+	}
 }
 
 struct snapshot *
@@ -1571,6 +1607,8 @@ snapshot_builder_finish(struct snapshot_builder *b, char **cause)
 	s->endpoints =
 	    sb_settle(s, s->endpoints, s->nendpoints, sizeof(*s->endpoints));
 	s->cidrs = sb_settle(s, s->cidrs, s->ncidrs, sizeof(*s->cidrs));
+	if (ok)
+		sb_endpoint_services(s);
 
 	sp_release(&c->p);
 	for (i = 0; i < c->nsvcs; i++) {

@@ -250,6 +250,8 @@ struct snapshot {
 	struct snap_htab peers;  /* ip key (port 0) -> struct snap_peer */
 	struct snap_htab idents; /* ip key (port 0) -> struct snap_peer,
 				    every workload (L4 policy) */
+	/* endpoint ip:port key -> struct snap_service it serves */
+	struct snap_htab ep_services;
 	/* PeerAuthentication of this workload: a mode, and per port. */
 	enum snap_mtls_mode mtls_mode;
 	struct snap_port_mtls {
@@ -320,6 +322,11 @@ void snap_hostidx_free(struct snap_hostidx *idx);
  */
 #define SNAP_ADDRKEY_LEN 19
 size_t snap_addrkey(uint8_t *key, int family, const void *addr, int port);
+/*
+ * The key of addr's IP (IPv4-mapped IPv6 as IPv4) and port (-1: addr's
+ * own); returns -1 when addr is not IP.
+ */
+int snap_sockkey(uint8_t *key, const struct sockaddr_storage *addr, int port);
 
 /* -- Parsing the JSON columns (snapshot_parse.c). -- */
 

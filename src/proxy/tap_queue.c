@@ -67,6 +67,7 @@ tap_publish(struct session *s, uint64_t duration_ns)
 	struct tap_event *ev;
 	struct timespec now;
 	uint32_t head, tail;
+	const char *src, *src_ns;
 	int out = s->direction == METRICS_OUTBOUND;
 
 	if ((qs = __atomic_load_n(&px->tapq, __ATOMIC_ACQUIRE)) == NULL)
@@ -114,6 +115,12 @@ tap_publish(struct session *s, uint64_t duration_ns)
 		tap_copy(ev->src_principal, sizeof(ev->src_principal),
 		    s->tcpkey.peer[0] != '\0' ? s->tcpkey.peer : "unknown",
 		    SIZE_MAX);
+		if ((src = session_source(s, &src_ns)) != NULL) {
+			tap_copy(ev->src_workload, sizeof(ev->src_workload),
+			    src, SIZE_MAX);
+			tap_copy(ev->src_namespace, sizeof(ev->src_namespace),
+			    src_ns, SIZE_MAX);
+		}
 		tap_copy(ev->dst_workload, sizeof(ev->dst_workload),
 		    px->conf.workload, SIZE_MAX);
 		tap_copy(ev->dst_namespace, sizeof(ev->dst_namespace),

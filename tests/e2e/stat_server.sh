@@ -107,6 +107,12 @@ check "per workload: web-1, web-2 and cli, with mTLS between them" \
 check "the backends' series say mutual_tls" \
     sh -c "ip netns exec ${POD_OF[web-1]} curl -s http://127.0.0.1:15020/metrics |
         grep -q 'weft_requests_total{reporter=\"destination\".*connection_security_policy=\"mutual_tls\"'"
+check "the backends name the service and the calling workload, as Istio's inbound side" \
+    sh -c "ip netns exec ${POD_OF[web-1]} curl -s http://127.0.0.1:15020/metrics |
+        grep -q 'weft_requests_total{reporter=\"destination\".*source_workload=\"cli\",source_workload_namespace=\"e2e\",.*destination_service=\"web.e2e.svc.cluster.local\"'"
+eventually "and so does their access log" grep -q \
+    '"direction":"inbound".*"destination_service":"web.e2e.svc.cluster.local".*"source_workload":"cli","source_namespace":"e2e"' \
+    "$T/px/web-1.access"
 
 ### tap --server: the server tells every weft-sync, which relays its
 ### proxy's /tap stream; only matching requests come back, up to --max.
