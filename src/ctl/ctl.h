@@ -134,6 +134,8 @@ int ctl_ca(struct ctl *ctl, int argc, char **argv);
  * would be refused or cannot be explained.
  */
 int ctl_explain(struct ctl *ctl, int argc, char **argv);
+/* Prints an explanation (ctl_explain's JSON) for people. */
+void ctl_explain_print_text(const json_t *o);
 
 /*
  * weftctl check (ctl_check.c): the health and consistency of the mesh,

@@ -35,6 +35,7 @@ src_ctl_weftctl_SOURCES = \
 	src/ctl/ctl_remote.c \
 	src/ctl/ctl_ca.c \
 	src/ctl/ctl_explain.c \
+	src/ctl/ctl_explain_print.c \
 	src/ctl/ctl_join.c \
 	src/ctl/ctl_inject.c \
 	src/ctl/ctl_http.c src/ctl/ctl_http.h \
