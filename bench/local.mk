@@ -32,6 +32,7 @@ bench_sync_sim_LDADD = src/lib/libweft.a $(LIBEVENT_SSL_LIBS) \
 
 bench_snapshot_load_SOURCES = bench/snapshot-load.c \
 	src/proxy/policy_db.c src/proxy/snapshot.c \
+	src/proxy/snapshot_rows.c src/proxy/snapshot_rows.h \
 	src/proxy/snapshot_build.c src/proxy/snapshot_parse.c \
 	src/proxy/snapshot_security.c \
 	src/proxy/route_match.c src/proxy/lb.c

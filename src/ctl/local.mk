@@ -47,6 +47,7 @@ src_ctl_weftctl_SOURCES = \
 src_ctl_weftctl_SOURCES += \
 	src/proxy/policy_db.c src/proxy/policy_db.h \
 	src/proxy/snapshot.c src/proxy/snapshot.h \
+	src/proxy/snapshot_rows.c src/proxy/snapshot_rows.h \
 	src/proxy/snapshot_build.c src/proxy/snapshot_build.h \
 	src/proxy/snapshot_parse.c \
 	src/proxy/snapshot_security.c \

@@ -27,6 +27,7 @@ src_proxy_weft_proxy_SOURCES = \
 	src/proxy/tap_queue.c \
 	src/proxy/policy_db.c src/proxy/policy_db.h \
 	src/proxy/snapshot.c src/proxy/snapshot.h \
+	src/proxy/snapshot_rows.c src/proxy/snapshot_rows.h \
 	src/proxy/snapshot_build.c src/proxy/snapshot_build.h \
 	src/proxy/snapshot_parse.c \
 	src/proxy/snapshot_security.c \

@@ -4,6 +4,7 @@
 # policy DBs.
 
 PROXY_POLICY_SOURCES = src/proxy/policy_db.c src/proxy/snapshot.c \
+	src/proxy/snapshot_rows.c src/proxy/snapshot_rows.h \
 	src/proxy/snapshot_build.c src/proxy/snapshot_parse.c \
 	src/proxy/snapshot_security.c \
 	src/proxy/route_match.c src/proxy/lb.c \
