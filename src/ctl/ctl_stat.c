@@ -168,8 +168,9 @@ ctl_stat_add(struct ctl_stat *st, const json_t *doc, int proxy)
  * The side a row shows, as linkerd viz stat does: a workload as its
  * own sidecar serves it (reporter=destination), a service and a route
  * as their clients see them (reporter=source: only the client's sidecar
- * knows the service a request was for and the route it took); the
- * other side when that is all there is.
+ * knows the route a request took, and it counts what never reached a
+ * server); the other side when that is all there is, such as a service
+ * called by clients with no sidecar.
  */
 static const struct ctl_stat_side *
 ctl_stat_pick(const struct ctl_stat *st, const struct ctl_stat_row *row,
