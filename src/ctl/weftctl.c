@@ -93,6 +93,8 @@ ctl_usage(FILE *f)
 	    "  ca rotate prepare|activate|finish [--force]\n"
 	    "                      the CA's roots; rotate the root "
 	    "without a restart\n"
+	    "\n"
+	    "On a VM (as root):\n"
 	    "  join --server URL --token TOKEN|--token-file FILE --address "
 	    "IP [...]\n"
 	    "                      make this machine a workload: settings, "
