@@ -198,6 +198,8 @@ tcp_hash(const struct metrics_tcp_key *k)
 	h = hash_bytes(h, &k->http, 1);
 	h = hash_bytes(h, &k->mtls, 1);
 	h = hash_bytes(h, k->peer, strlen(k->peer));
+	h = hash_bytes(h, k->peer_workload, strlen(k->peer_workload));
+	h = hash_bytes(h, k->peer_namespace, strlen(k->peer_namespace));
 	return hash_bytes(h, k->service, strlen(k->service));
 }
 
@@ -214,6 +216,10 @@ tcp_key_cmp(const struct metrics_tcp_key *a, const struct metrics_tcp_key *b)
 	if (a->mtls != b->mtls)
 		return a->mtls - b->mtls;
 	if ((r = strcmp(a->peer, b->peer)) != 0)
+		return r;
+	if ((r = strcmp(a->peer_workload, b->peer_workload)) != 0)
+		return r;
+	if ((r = strcmp(a->peer_namespace, b->peer_namespace)) != 0)
 		return r;
 	return strcmp(a->service, b->service);
 }
@@ -295,6 +301,8 @@ tcp_lookup(struct metrics_shard *sh, const struct metrics_tcp_key *k)
 		ovf = *k;
 		strcpy(ovf.service, "overflow");
 		ovf.peer[0] = '\0';
+		ovf.peer_workload[0] = '\0';
+		ovf.peer_namespace[0] = '\0';
 		k = &ovf;
 		h = tcp_hash(k);
 		for (s = sh->tcp_hash[h % HASH_BUCKETS]; s != NULL;
@@ -438,6 +446,8 @@ metrics_stats_collect(
 			memset(&k, 0, sizeof(k));
 			k.direction = t->key.direction;
 			memcpy(k.service, t->key.service, sizeof(k.service));
+			memcpy(k.workload, t->key.peer_workload,
+			    sizeof(k.workload));
 			strcpy(k.route, "-");
 			if (stats_set_add(set, &k, 0, 0, NULL,
 				(int64_t)get(&t->opened) -
@@ -478,9 +488,16 @@ or_unknown(const char *v)
 	return v != NULL && v[0] != '\0' ? v : "unknown";
 }
 
+/* The other side's workload (metrics_req_key's peer_* fields). */
+struct peer_names {
+	const char *workload;
+	const char *namespace;
+	const char *version; /* outbound only */
+};
+
 static void
 put_peer_labels(struct evbuffer *out, int direction, const char *service,
-    int http, int mtls, const char *peer, const struct metrics_req_key *rk,
+    int http, int mtls, const char *peer, const struct peer_names *pn,
     const struct metrics_identity *id)
 {
 	int outbound = direction == METRICS_OUTBOUND;
@@ -493,27 +510,17 @@ put_peer_labels(struct evbuffer *out, int direction, const char *service,
 	put_label(out, "reporter", outbound ? "source" : "destination", 1);
 	put_label(out, "direction", outbound ? "outbound" : "inbound", 0);
 	put_label(out, "source_workload",
-	    outbound ? id->workload
-		     : or_unknown(rk != NULL ? rk->peer_workload : NULL),
-	    0);
+	    outbound ? id->workload : or_unknown(pn->workload), 0);
 	put_label(out, "source_workload_namespace",
-	    outbound ? id->namespace
-		     : or_unknown(rk != NULL ? rk->peer_namespace : NULL),
-	    0);
+	    outbound ? id->namespace : or_unknown(pn->namespace), 0);
 	put_label(out, "source_principal", principal, 0);
 	put_label(out, "destination_service", service, 0);
 	put_label(out, "destination_workload",
-	    outbound ? or_unknown(rk != NULL ? rk->peer_workload : NULL)
-		     : id->workload,
-	    0);
+	    outbound ? or_unknown(pn->workload) : id->workload, 0);
 	put_label(out, "destination_workload_namespace",
-	    outbound ? or_unknown(rk != NULL ? rk->peer_namespace : NULL)
-		     : id->namespace,
-	    0);
+	    outbound ? or_unknown(pn->namespace) : id->namespace, 0);
 	put_label(out, "destination_version",
-	    outbound ? or_unknown(rk != NULL ? rk->peer_version : NULL)
-		     : id->version,
-	    0);
+	    outbound ? or_unknown(pn->version) : id->version, 0);
 	put_label(out, "request_protocol", http ? "http" : "tcp", 0);
 	put_label(
 	    out, "connection_security_policy", mtls ? "mutual_tls" : "none", 0);
@@ -523,10 +530,12 @@ static void
 put_req_labels(struct evbuffer *out, const struct metrics_req_key *k,
     const struct metrics_identity *id)
 {
+	struct peer_names pn = {
+	    k->peer_workload, k->peer_namespace, k->peer_version};
 	char code[8];
 
 	put_peer_labels(
-	    out, k->direction, k->service, 1, k->mtls, k->peer, k, id);
+	    out, k->direction, k->service, 1, k->mtls, k->peer, &pn, id);
 	snprintf(code, sizeof(code), "%u", k->code);
 	put_label(out, "response_code", code, 0);
 	put_label(out, "response_flags", metrics_rflag_name(k->rflag), 0);
@@ -745,6 +754,7 @@ render_tcp(struct evbuffer *out, struct tcp_series **a, size_t n,
 	static const char *const helps[] = {"TCP connections opened.",
 	    "TCP connections closed.", "Bytes sent to the downstream peer.",
 	    "Bytes received from the downstream peer."};
+	struct peer_names pn;
 	uint64_t v;
 	size_t i, j;
 	int m;
@@ -764,10 +774,13 @@ render_tcp(struct evbuffer *out, struct tcp_series **a, size_t n,
 					: m == 2 ? &s->sent
 						 : &s->received);
 			}
+			pn.workload = a[i]->key.peer_workload;
+			pn.namespace = a[i]->key.peer_namespace;
+			pn.version = NULL;
 			evbuffer_add_printf(out, "%s{", names[m]);
 			put_peer_labels(out, a[i]->key.direction,
 			    a[i]->key.service, a[i]->key.http, a[i]->key.mtls,
-			    a[i]->key.peer, NULL, id);
+			    a[i]->key.peer, &pn, id);
 			evbuffer_add_printf(
 			    out, "} %llu\n", (unsigned long long)v);
 		}

@@ -96,6 +96,9 @@ struct metrics_tcp_key {
 	uint8_t mtls;
 	char service[METRICS_LABEL_MAX];
 	char peer[METRICS_LABEL_MAX];
+	/* As in metrics_req_key: the other side's workload, or "". */
+	char peer_workload[METRICS_LABEL_MAX];
+	char peer_namespace[METRICS_LABEL_MAX];
 };
 
 struct metrics_shard;

@@ -827,6 +827,7 @@ http_start(struct session *s)
 	s->mode = SESSION_HTTP;
 	s->tcpkey.http = 1;
 	s->counted = 1;
+	session_tcpkey_source(s);
 	metrics_tcp_open(s->w->metrics, &s->tcpkey);
 	http_exchange_reset(&s->hx);
 	session_timer(s, SESSION_T_IDLE, s->w->px->conf.idle_timeout_ms);

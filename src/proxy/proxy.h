@@ -454,6 +454,11 @@ void http_route_end(struct session *s);
  * same identity; NULL otherwise.
  */
 const char *session_source(const struct session *s, const char **ns);
+/*
+ * Inbound: puts session_source() in the connection's metrics key; once,
+ * before the connection is counted (the key must not change after).
+ */
+void session_tcpkey_source(struct session *s);
 
 /* tcp_route.c */
 enum {

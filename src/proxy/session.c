@@ -119,6 +119,20 @@ session_source(const struct session *s, const char **ns)
 }
 
 void
+session_tcpkey_source(struct session *s)
+{
+	const char *src, *ns;
+
+	if (s->direction != METRICS_INBOUND ||
+	    (src = session_source(s, &ns)) == NULL)
+		return;
+	snprintf(s->tcpkey.peer_workload, sizeof(s->tcpkey.peer_workload), "%s",
+	    src);
+	snprintf(s->tcpkey.peer_namespace, sizeof(s->tcpkey.peer_namespace),
+	    "%s", ns);
+}
+
+void
 session_accept(struct listener *l, int fd, struct sockaddr_storage *peer)
 {
 	struct worker *w = l->w;

@@ -142,6 +142,7 @@ tcp_relay_start(struct session *s)
 {
 	s->mode = SESSION_TCP;
 	s->tcpkey.http = 0;
+	session_tcpkey_source(s);
 	if (s->direction == METRICS_INBOUND && inbound_tcp(s) == -1) {
 		/* Denied by authorization: counted, logged, closed. */
 		s->counted = 1;

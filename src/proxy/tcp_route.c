@@ -108,6 +108,10 @@ tcp_route(struct session *s)
 	hx->hold = worker_hold(w);
 	hx->cluster = c;
 	hx->endpoint = ep;
+	snprintf(s->tcpkey.peer_workload, sizeof(s->tcpkey.peer_workload), "%s",
+	    ep->workload);
+	snprintf(s->tcpkey.peer_namespace, sizeof(s->tcpkey.peer_namespace),
+	    "%s", ep->namespace);
 	memcpy(&s->target, &ep->addr, ep->addrlen);
 	s->target_len = ep->addrlen;
 	if (netaddr_port(&s->target) == 0)

@@ -92,6 +92,9 @@ check "a server-first backend is heard in under 200 ms" \
 expect_eq "the metrics name the service" 10 \
     "$(metric "$CLI" weft_tcp_connections_opened_total reporter=source \
 	destination_service=db.default.svc.cluster.local)"
+expect_eq "and the endpoint's workload" 5 \
+    "$(metric "$CLI" weft_tcp_connections_opened_total reporter=source \
+	destination_service=db.default.svc.cluster.local destination_workload=db-2)"
 check "HTTP on the service's other port still routes" \
     sh -c "ip netns exec $CLI curl -s --max-time 5 http://240.240.0.50:80/ | grep -q '\"db-[12]\"'"
 check "an address that is no service's passes through (ALLOW_ANY)" \

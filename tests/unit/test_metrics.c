@@ -505,6 +505,52 @@ test_merge_shards(void **state)
 	assert_int_equal(count_prefix(s, "weft_requests_total{"), 1);
 }
 
+/*
+ * The other side's workload on TCP series: outbound the endpoint's
+ * (destination_workload), inbound the caller's (source_workload).
+ */
+static void
+test_tcp_peer_names(void **state)
+{
+	struct metrics_tcp_key out, in;
+	const char *s;
+
+	(void)state;
+	memset(&out, 0, sizeof(out));
+	out.direction = METRICS_OUTBOUND;
+	strcpy(out.service, "db.data.svc.cluster.local");
+	strcpy(out.peer_workload, "db-1");
+	strcpy(out.peer_namespace, "data");
+	memset(&in, 0, sizeof(in));
+	in.direction = METRICS_INBOUND;
+	strcpy(in.service, "web.shop.svc.cluster.local");
+	strcpy(in.peer_workload, "cart");
+	strcpy(in.peer_namespace, "shop");
+	metrics_tcp_open(shards[0], &out);
+	metrics_tcp_open(shards[1 % NSHARDS], &in);
+	metrics_tcp_open(shards[0], &in);
+	s = render();
+	assert_non_null(strstr(s,
+	    "weft_tcp_connections_opened_total{reporter=\"source\","
+	    "direction=\"outbound\",source_workload=\"web\","
+	    "source_workload_namespace=\"shop\",source_principal=\"unknown\","
+	    "destination_service=\"db.data.svc.cluster.local\","
+	    "destination_workload=\"db-1\","
+	    "destination_workload_namespace=\"data\","
+	    "destination_version=\"unknown\","));
+	assert_non_null(strstr(s,
+	    "weft_tcp_connections_opened_total{reporter=\"destination\","
+	    "direction=\"inbound\",source_workload=\"cart\","
+	    "source_workload_namespace=\"shop\",source_principal=\"unknown\","
+	    "destination_service=\"web.shop.svc.cluster.local\","
+	    "destination_workload=\"web\","));
+	/* Equal keys of two shards are one series: 2 inbound opens. */
+	assert_non_null(strstr(s,
+	    "destination_version=\"v1\","
+	    "request_protocol=\"tcp\","
+	    "connection_security_policy=\"none\"} 2\n"));
+}
+
 static void
 test_tcp(void **state)
 {
@@ -960,6 +1006,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_merge_shards, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(test_tcp, shards_new, shards_free),
+	    cmocka_unit_test_setup_teardown(
+		test_tcp_peer_names, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
 		test_mtls_labels, shards_new, shards_free),
 	    cmocka_unit_test_setup_teardown(
