@@ -111,6 +111,8 @@ int sync_certs_bundle(struct sync *s, const char *bundle_pem, char **cause);
 
 /* sync_proxy.c: the version the proxy runs, from its admin port. */
 typedef void (*sync_proxy_cb)(int64_t version, void *arg);
+/* --proxy-admin split into host and port; -1 when it is not HOST:PORT. */
+int sync_proxy_admin_addr(const char *addr, char *host, size_t len, int *port);
 void sync_proxy_version(struct sync *s, sync_proxy_cb cb, void *arg);
 
 #endif

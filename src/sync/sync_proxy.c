@@ -63,25 +63,33 @@ sync_probe_done_cb(struct evhttp_request *req, void *arg)
 	free(p);
 }
 
+int
+sync_proxy_admin_addr(const char *addr, char *host, size_t len, int *port)
+{
+	const char *colon = strrchr(addr, ':');
+
+	*port = colon != NULL ? atoi(colon + 1) : 0;
+	if (colon == NULL || colon == addr || *port <= 0 || *port > 65535 ||
+	    (size_t)(colon - addr) >= len)
+		return -1;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	return 0;
+}
+
 void
 sync_proxy_version(struct sync *s, sync_proxy_cb cb, void *arg)
 {
 	struct evhttp_request *req;
 	struct sync_probe *p;
 	char host[64];
-	const char *colon;
 	int port;
 
-	colon = strrchr(s->conf.proxy_admin, ':');
-	port = colon != NULL ? atoi(colon + 1) : 0;
-	if (colon == NULL || port <= 0 || port > 65535 ||
-	    (size_t)(colon - s->conf.proxy_admin) >= sizeof(host)) {
+	if (sync_proxy_admin_addr(
+		s->conf.proxy_admin, host, sizeof(host), &port) == -1) {
 		cb(-1, arg);
 		return;
 	}
-	memcpy(
-	    host, s->conf.proxy_admin, (size_t)(colon - s->conf.proxy_admin));
-	host[colon - s->conf.proxy_admin] = '\0';
 	p = xcalloc(1, sizeof(*p));
 	p->cb = cb;
 	p->arg = arg;

@@ -177,20 +177,14 @@ sync_tap_start(
 	struct https_client_conf c;
 	struct sync_tap *t;
 	char host[64], *ca, *cert, *key, *cause = NULL, *target;
-	const char *colon;
 	int port;
 
-	colon = strrchr(s->conf.proxy_admin, ':');
-	port = colon != NULL ? atoi(colon + 1) : 0;
-	if (colon == NULL || port <= 0 || port > 65535 ||
-	    (size_t)(colon - s->conf.proxy_admin) >= sizeof(host)) {
+	if (sync_proxy_admin_addr(
+		s->conf.proxy_admin, host, sizeof(host), &port) == -1) {
 		log_warnx("tap %s: bad proxy admin address %s", id,
 		    s->conf.proxy_admin);
 		return;
 	}
-	memcpy(
-	    host, s->conf.proxy_admin, (size_t)(colon - s->conf.proxy_admin));
-	host[colon - s->conf.proxy_admin] = '\0';
 	t = xcalloc(1, sizeof(*t));
 	t->s = s;
 	snprintf(t->id, sizeof(t->id), "%s", id);

@@ -229,7 +229,8 @@ sync_options(struct sync_conf *c, int argc, char **argv)
 	unsigned char buf[16];
 	const char *env;
 	char *text, *cause = NULL;
-	int ch, sa_given = 0;
+	char host[64];
+	int ch, sa_given = 0, port;
 
 	memset(c, 0, sizeof(*c));
 	c->db_path = SYNC_DEFAULT_DB;
@@ -283,6 +284,11 @@ sync_options(struct sync_conf *c, int argc, char **argv)
 			c->ports = optarg;
 			break;
 		case OPT_PROXY_ADMIN:
+			if (sync_proxy_admin_addr(
+				optarg, host, sizeof(host), &port) == -1)
+				sync_usage_error("--proxy-admin: \"%s\" is not "
+						 "HOST:PORT",
+				    optarg);
 			c->proxy_admin = optarg;
 			break;
 		case OPT_ONCE:
