@@ -21,6 +21,7 @@ fi
 command -v python3 >/dev/null || skip "needs python3"
 command -v sqlite3 >/dev/null || skip "needs sqlite3"
 command -v openssl >/dev/null || skip "needs openssl"
+# shellcheck disable=SC2034 # read by proxy_start in lib.sh
 MESH_NAMESPACE=shop
 
 # Bad command lines: one line each, status 2.
