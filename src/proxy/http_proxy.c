@@ -355,7 +355,7 @@ http_write_head(struct evbuffer *out, const char *buf,
 	evbuffer_add(out, "\r\n", 2);
 }
 
-static void
+void
 http_copy_field(char *dst, size_t size, const char *src, size_t len)
 {
 	if (len >= size)

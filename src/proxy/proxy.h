@@ -401,6 +401,8 @@ struct ratelimit_table;
 void http_start(struct session *s);
 /* Writes a request or response head with header operations. */
 struct snap_hdr_ops;
+/* Copies a field value of len bytes into dst, truncated to fit. */
+void http_copy_field(char *dst, size_t size, const char *src, size_t len);
 /*
  * trace, when not NULL, holds the trace header lines of a request
  * head: they replace the request's own (trace_header_replaced()).

@@ -47,10 +47,10 @@ struct trace_span {
 	char protocol[12];
 	char response_flags[8];
 	char route[64];
-	char cluster[128];   /* upstream_cluster */
-	char upstream[64];   /* the address the request went to */
-	char downstream[64]; /* the client's address */
-	char peer_workload[64];
+	char cluster[128];      /* upstream_cluster */
+	char upstream[64];      /* the address the request went to */
+	char downstream[64];    /* the client's address */
+	char peer_workload[64]; /* the other side: endpoint or caller */
 	char request_id[64];
 };
 

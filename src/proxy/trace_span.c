@@ -17,15 +17,6 @@
 #include "snapshot.h"
 #include "trace.h"
 
-static void
-trace_copy(char *dst, size_t size, const char *src, size_t len)
-{
-	if (len >= size)
-		len = size - 1;
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
 void
 trace_request_start(struct session *s, const struct http1_msg *m)
 {
@@ -64,8 +55,8 @@ trace_request_start(struct session *s, const struct http1_msg *m)
 	trace_child(
 	    &parent, r1, r2, r3, r4 >> 11, w->px->conf.trace_ppm, &hx->trace);
 	if ((h = http1_find(m, "x-request-id")) != NULL && h->value_len > 0)
-		trace_copy(hx->request_id, sizeof(hx->request_id), h->value,
-		    h->value_len);
+		http_copy_field(hx->request_id, sizeof(hx->request_id),
+		    h->value, h->value_len);
 	else {
 		trace_uuid4(worker_rand(w), worker_rand(w), hx->request_id);
 		made = hx->request_id;
@@ -98,7 +89,7 @@ trace_request_end(struct session *s, uint64_t duration_ns)
 {
 	struct http_exchange *hx = &s->hx;
 	struct trace_exporter *te = s->w->px->tracer;
-	const char *service, *host, *colon;
+	const char *service, *host, *colon, *peer, *peer_ns;
 	struct trace_span *sp;
 	int port;
 
@@ -157,5 +148,9 @@ trace_request_end(struct session *s, uint64_t duration_ns)
 	if (s->direction == METRICS_OUTBOUND && hx->endpoint != NULL)
 		snprintf(sp->peer_workload, sizeof(sp->peer_workload), "%s",
 		    hx->endpoint->workload);
+	else if (s->direction == METRICS_INBOUND &&
+	    (peer = session_source(s, &peer_ns)) != NULL)
+		snprintf(
+		    sp->peer_workload, sizeof(sp->peer_workload), "%s", peer);
 	trace_ring_commit(te, s->w->id);
 }
