@@ -71,6 +71,16 @@ enum {
 	CTL_OPT_IGNORE_NOT_FOUND,
 };
 int ctl_common_option(struct ctl *ctl, int ch, const char *arg);
+/* The getopt_long entries of those options, for every command's table. */
+/* clang-format off */
+#define CTL_COMMON_LONGOPTS \
+	{"db", required_argument, NULL, CTL_OPT_DB}, \
+	{"server", required_argument, NULL, CTL_OPT_SERVER}, \
+	{"ca", required_argument, NULL, CTL_OPT_CA}, \
+	{"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE}, \
+	{"cert", required_argument, NULL, CTL_OPT_CERT}, \
+	{"key", required_argument, NULL, CTL_OPT_KEY}
+/* clang-format on */
 
 /*
  * Opens the policy DB of the global options; prints why it cannot and

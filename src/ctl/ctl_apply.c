@@ -62,12 +62,7 @@ ctl_apply(struct ctl *ctl, int argc, char **argv)
 	    {"filename", required_argument, NULL, 'f'},
 	    {"namespace", required_argument, NULL, 'n'},
 	    {"dry-run", no_argument, NULL, CTL_OPT_DRY_RUN},
-	    {"db", required_argument, NULL, CTL_OPT_DB},
-	    {"server", required_argument, NULL, CTL_OPT_SERVER},
-	    {"ca", required_argument, NULL, CTL_OPT_CA},
-	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
-	    {"cert", required_argument, NULL, CTL_OPT_CERT},
-	    {"key", required_argument, NULL, CTL_OPT_KEY},
+	    CTL_COMMON_LONGOPTS,
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

@@ -191,12 +191,7 @@ ctl_ca(struct ctl *ctl, int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"force", no_argument, NULL, 'f'},
 	    {"output", required_argument, NULL, 'o'},
-	    {"server", required_argument, NULL, CTL_OPT_SERVER},
-	    {"ca", required_argument, NULL, CTL_OPT_CA},
-	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
-	    {"cert", required_argument, NULL, CTL_OPT_CERT},
-	    {"key", required_argument, NULL, CTL_OPT_KEY},
-	    {"db", required_argument, NULL, CTL_OPT_DB},
+	    CTL_COMMON_LONGOPTS,
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

@@ -491,12 +491,7 @@ ctl_check(struct ctl *ctl, int argc, char **argv)
 	    {"proxy", required_argument, NULL, OPT_PROXY},
 	    {"local", no_argument, NULL, OPT_LOCAL},
 	    {"strict", no_argument, NULL, OPT_STRICT},
-	    {"db", required_argument, NULL, CTL_OPT_DB},
-	    {"server", required_argument, NULL, CTL_OPT_SERVER},
-	    {"ca", required_argument, NULL, CTL_OPT_CA},
-	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
-	    {"cert", required_argument, NULL, CTL_OPT_CERT},
-	    {"key", required_argument, NULL, CTL_OPT_KEY},
+	    CTL_COMMON_LONGOPTS,
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

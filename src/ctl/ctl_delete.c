@@ -83,12 +83,7 @@ ctl_delete(struct ctl *ctl, int argc, char **argv)
 	    {"filename", required_argument, NULL, 'f'},
 	    {"namespace", required_argument, NULL, 'n'},
 	    {"ignore-not-found", no_argument, NULL, CTL_OPT_IGNORE_NOT_FOUND},
-	    {"db", required_argument, NULL, CTL_OPT_DB},
-	    {"server", required_argument, NULL, CTL_OPT_SERVER},
-	    {"ca", required_argument, NULL, CTL_OPT_CA},
-	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
-	    {"cert", required_argument, NULL, CTL_OPT_CERT},
-	    {"key", required_argument, NULL, CTL_OPT_KEY},
+	    CTL_COMMON_LONGOPTS,
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

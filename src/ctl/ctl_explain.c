@@ -1149,12 +1149,7 @@ ctl_explain(struct ctl *ctl, int argc, char **argv)
 	    {"trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN},
 	    {"namespace", required_argument, NULL, 'n'},
 	    {"output", required_argument, NULL, 'o'},
-	    {"db", required_argument, NULL, CTL_OPT_DB},
-	    {"server", required_argument, NULL, CTL_OPT_SERVER},
-	    {"ca", required_argument, NULL, CTL_OPT_CA},
-	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
-	    {"cert", required_argument, NULL, CTL_OPT_CERT},
-	    {"key", required_argument, NULL, CTL_OPT_KEY},
+	    CTL_COMMON_LONGOPTS,
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

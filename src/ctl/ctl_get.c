@@ -377,12 +377,7 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 	    {"namespace", required_argument, NULL, 'n'},
 	    {"all-namespaces", no_argument, NULL, 'A'},
 	    {"output", required_argument, NULL, 'o'},
-	    {"db", required_argument, NULL, CTL_OPT_DB},
-	    {"server", required_argument, NULL, CTL_OPT_SERVER},
-	    {"ca", required_argument, NULL, CTL_OPT_CA},
-	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
-	    {"cert", required_argument, NULL, CTL_OPT_CERT},
-	    {"key", required_argument, NULL, CTL_OPT_KEY},
+	    CTL_COMMON_LONGOPTS,
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

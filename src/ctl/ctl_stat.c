@@ -319,13 +319,8 @@ ctl_stat(struct ctl *ctl, int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"window", required_argument, NULL, OPT_WINDOW},
 	    {"proxy", required_argument, NULL, OPT_PROXY},
-	    {"output", required_argument, NULL, 'o'},
-	    {"db", required_argument, NULL, CTL_OPT_DB},
-	    {"server", required_argument, NULL, CTL_OPT_SERVER},
-	    {"ca", required_argument, NULL, CTL_OPT_CA},
-	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
-	    {"cert", required_argument, NULL, CTL_OPT_CERT},
-	    {"key", required_argument, NULL, CTL_OPT_KEY}, {NULL, 0, NULL, 0}};
+	    {"output", required_argument, NULL, 'o'}, CTL_COMMON_LONGOPTS,
+	    {NULL, 0, NULL, 0}};
 	struct ctl_stat st;
 	struct ctl_http h;
 	const char *fmt = "table", *window_arg = "1m";

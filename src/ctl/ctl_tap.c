@@ -293,13 +293,8 @@ ctl_tap(struct ctl *ctl, int argc, char **argv)
 	    {"max", required_argument, NULL, OPT_MAX},
 	    {"duration", required_argument, NULL, OPT_DURATION},
 	    {"proxy", required_argument, NULL, OPT_PROXY},
-	    {"output", required_argument, NULL, 'o'},
-	    {"db", required_argument, NULL, CTL_OPT_DB},
-	    {"server", required_argument, NULL, CTL_OPT_SERVER},
-	    {"ca", required_argument, NULL, CTL_OPT_CA},
-	    {"token-file", required_argument, NULL, CTL_OPT_TOKEN_FILE},
-	    {"cert", required_argument, NULL, CTL_OPT_CERT},
-	    {"key", required_argument, NULL, CTL_OPT_KEY}, {NULL, 0, NULL, 0}};
+	    {"output", required_argument, NULL, 'o'}, CTL_COMMON_LONGOPTS,
+	    {NULL, 0, NULL, 0}};
 	struct tap_filter f;
 	const char **proxies = NULL, *fmt = "text";
 	char query[1024], cause[200];
