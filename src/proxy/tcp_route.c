@@ -28,6 +28,28 @@ tcp_route_ip(const struct sockaddr_storage *a, size_t *len)
 }
 
 /*
+ * The service port that the outbound connection of s was for (its
+ * original destination is a service's VIP and port), with the service,
+ * or NULL.
+ */
+static const struct snap_port *
+tcp_route_port(const struct session *s, const struct snap_service **svc)
+{
+	int port = netaddr_port(&s->orig);
+	size_t i;
+
+	*svc = NULL;
+	if (s->w->hold == NULL)
+		return NULL;
+	(void)snapshot_lookup(s->w->hold->snap, NULL, 0, &s->orig, svc);
+	for (i = 0; *svc != NULL && i < (*svc)->nports; i++) {
+		if ((*svc)->ports[i] == port)
+			return &(*svc)->portdefs[i];
+	}
+	return NULL;
+}
+
+/*
  * True when the original destination of s is a service port declared
  * opaque (TCP, TLS, HTTPS, MONGO...): the proxy then relays at once
  * instead of waiting to see whether the client speaks HTTP first, so a
@@ -36,28 +58,15 @@ tcp_route_ip(const struct sockaddr_storage *a, size_t *len)
 int
 tcp_route_opaque(struct session *s)
 {
-	const struct snap_service *svc = NULL;
-	const char *proto;
-	int port;
-	size_t i;
+	const struct snap_service *svc;
+	const struct snap_port *p = tcp_route_port(s, &svc);
 
-	if (s->w->hold == NULL)
+	if (p == NULL || p->protocol == NULL || *p->protocol == '\0')
 		return 0;
-	(void)snapshot_lookup(s->w->hold->snap, NULL, 0, &s->orig, &svc);
-	if (svc == NULL)
-		return 0;
-	port = netaddr_port(&s->orig);
-	for (i = 0; i < svc->nports; i++) {
-		if (svc->ports[i] != port)
-			continue;
-		proto = svc->portdefs[i].protocol;
-		if (proto == NULL || *proto == '\0')
-			return 0;
-		return strcmp(proto, "HTTP") != 0 &&
-		    strcmp(proto, "HTTP2") != 0 && strcmp(proto, "GRPC") != 0 &&
-		    strcmp(proto, "GRPC-WEB") != 0;
-	}
-	return 0;
+	return strcmp(p->protocol, "HTTP") != 0 &&
+	    strcmp(p->protocol, "HTTP2") != 0 &&
+	    strcmp(p->protocol, "GRPC") != 0 &&
+	    strcmp(p->protocol, "GRPC-WEB") != 0;
 }
 
 int
@@ -65,19 +74,15 @@ tcp_route(struct session *s)
 {
 	struct worker *w = s->w;
 	struct http_exchange *hx = &s->hx;
-	const struct snap_service *svc = NULL;
+	const struct snap_service *svc;
+	const struct snap_port *p = tcp_route_port(s, &svc);
 	const struct snap_endpoint *ep;
-	struct snap_cluster *c;
+	struct snap_cluster *c = p != NULL ? p->cluster : NULL;
 	struct lb_args la;
 	uint64_t hash;
 	const void *ip;
 	size_t iplen;
 
-	if (w->hold != NULL)
-		(void)snapshot_lookup(w->hold->snap, NULL, 0, &s->target, &svc);
-	c = svc != NULL ? snapshot_default_cluster(
-			      w->hold->snap, svc, netaddr_port(&s->target))
-			: NULL;
 	if (c == NULL) {
 		if (!w->px->conf.registry_only)
 			return TCP_ROUTE_PASS;
