@@ -54,6 +54,13 @@ void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Bad command line: one line on stderr, exit status 2. */
 void ctl_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
+/*
+ * What getopt_long returned for a bad option of command cmd (':' for a
+ * missing value, anything else for an unknown option): one line on
+ * stderr, exit status 2.
+ */
+void ctl_option_error(const char *cmd, int ch, char *const *argv)
+    __attribute__((noreturn));
 
 /*
  * Handles the options every command accepts (--db, --server) for

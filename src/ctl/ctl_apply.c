@@ -100,12 +100,8 @@ ctl_apply(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "apply: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "apply: unknown option %s", argv[optind - 1]);
+			ctl_option_error("apply", ch, argv);
 		}
 	}
 	if (optind < argc)

@@ -196,6 +196,7 @@ ctl_ca(struct ctl *ctl, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *what, *step = NULL;
+	char cmd[32];
 	int ch, json = 0, force = 0;
 
 	if (argc < 2)
@@ -241,12 +242,9 @@ ctl_ca(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "ca %s: %s needs a value", what, argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "ca %s: unknown option %s", what, argv[optind - 1]);
+			snprintf(cmd, sizeof(cmd), "ca %s", what);
+			ctl_option_error(cmd, ch, argv);
 		}
 	}
 	if (optind < argc)

@@ -564,12 +564,8 @@ ctl_check(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "check: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "check: unknown option %s", argv[optind - 1]);
+			ctl_option_error("check", ch, argv);
 		}
 	}
 	if (optind < argc)

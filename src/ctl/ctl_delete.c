@@ -121,12 +121,8 @@ ctl_delete(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "delete: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "delete: unknown option %s", argv[optind - 1]);
+			ctl_option_error("delete", ch, argv);
 		}
 	}
 	targets = xcalloc((size_t)argc + 1, sizeof(*targets));

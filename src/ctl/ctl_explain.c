@@ -1228,12 +1228,8 @@ ctl_explain(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "explain: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "explain: unknown option %s", argv[optind - 1]);
+			ctl_option_error("explain", ch, argv);
 		}
 	}
 	if (optind < argc)

@@ -426,12 +426,8 @@ ctl_get(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "get: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "get: unknown option %s", argv[optind - 1]);
+			ctl_option_error("get", ch, argv);
 		}
 	}
 	if (optind >= argc)

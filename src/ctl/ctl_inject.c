@@ -180,12 +180,8 @@ ctl_inject(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "inject: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "inject: unknown option %s", argv[optind - 1]);
+			ctl_option_error("inject", ch, argv);
 		}
 	}
 	if (optind < argc)

@@ -44,6 +44,14 @@ ctl_usage_error(const char *fmt, ...)
 	exit(CTL_EXIT_USAGE);
 }
 
+void
+ctl_option_error(const char *cmd, int ch, char *const *argv)
+{
+	if (ch == ':')
+		ctl_usage_error("%s: %s needs a value", cmd, argv[optind - 1]);
+	ctl_usage_error("%s: unknown option %s", cmd, argv[optind - 1]);
+}
+
 char *
 ctl_applied_by(void)
 {

@@ -651,12 +651,8 @@ ctl_join(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			join_usage_exit();
 			break;
-		case ':':
-			ctl_usage_error(
-			    "join: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "join: unknown option %s", argv[optind - 1]);
+			ctl_option_error("join", ch, argv);
 		}
 	}
 	if (optind < argc)
@@ -754,12 +750,8 @@ ctl_leave(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			printf("usage: weftctl leave [--purge] [--etc DIR]\n");
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "leave: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "leave: unknown option %s", argv[optind - 1]);
+			ctl_option_error("leave", ch, argv);
 		}
 	}
 	if (optind < argc)

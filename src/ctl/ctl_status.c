@@ -119,12 +119,8 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "status: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error(
-			    "status: unknown option %s", argv[optind - 1]);
+			ctl_option_error("status", ch, argv);
 		}
 	}
 	if (optind < argc)
@@ -193,12 +189,8 @@ ctl_token(struct ctl *ctl, int argc, char **argv)
 		case 'h':
 			ctl_usage(stdout);
 			exit(CTL_EXIT_OK);
-		case ':':
-			ctl_usage_error(
-			    "token create: %s needs a value", argv[optind - 1]);
 		default:
-			ctl_usage_error("token create: unknown option %s",
-			    argv[optind - 1]);
+			ctl_option_error("token create", ch, argv);
 		}
 	}
 	if (optind < argc)
