@@ -227,13 +227,40 @@ te_zipkin_tag(json_t *acc, const char *key, const char *v, long long iv)
 	te_set_str(acc, key, v);
 }
 
+/*
+ * A new span object with its trace, span and parent ids in hex, under
+ * the names of the format (Zipkin's id/parentId, OTLP's
+ * spanId/parentSpanId); the parent only when there is one.
+ */
+static json_t *
+te_span_ids(
+    const struct trace_span *sp, const char *id_key, const char *parent_key)
+{
+	char tid[33], sid[17], pid[17];
+	struct trace_ctx c;
+	json_t *o;
+
+	memset(&c, 0, sizeof(c));
+	c.trace_hi = sp->trace_hi;
+	c.trace_lo = sp->trace_lo;
+	trace_id_hex(&c, tid);
+	trace_hex64(sp->span_id, sid);
+	o = json_object();
+	json_object_set_new(o, "traceId", json_string(tid));
+	json_object_set_new(o, id_key, json_string(sid));
+	if (sp->parent_id != 0) {
+		trace_hex64(sp->parent_id, pid);
+		json_object_set_new(o, parent_key, json_string(pid));
+	}
+	return o;
+}
+
 char *
 trace_encode_zipkin(
     const struct trace_span *spans, size_t n, const struct trace_service *svc)
 {
-	char tid[33], sid[17], pid[17], service[160];
+	char service[160];
 	json_t *arr, *o, *ep, *tags;
-	struct trace_ctx c;
 	char *out;
 	size_t i;
 
@@ -244,18 +271,7 @@ trace_encode_zipkin(
 	for (i = 0; i < n; i++) {
 		const struct trace_span *sp = &spans[i];
 
-		memset(&c, 0, sizeof(c));
-		c.trace_hi = sp->trace_hi;
-		c.trace_lo = sp->trace_lo;
-		trace_id_hex(&c, tid);
-		trace_hex64(sp->span_id, sid);
-		o = json_object();
-		json_object_set_new(o, "traceId", json_string(tid));
-		json_object_set_new(o, "id", json_string(sid));
-		if (sp->parent_id != 0) {
-			trace_hex64(sp->parent_id, pid);
-			json_object_set_new(o, "parentId", json_string(pid));
-		}
+		o = te_span_ids(sp, "id", "parentId");
 		te_set_str(o, "name", sp->name);
 		json_object_set_new(o, "kind",
 		    json_string(
@@ -320,9 +336,8 @@ char *
 trace_encode_otlp(
     const struct trace_span *spans, size_t n, const struct trace_service *svc)
 {
-	char tid[33], sid[17], pid[17], service[160];
+	char service[160];
 	json_t *root, *rs, *res, *attrs, *ss, *scope, *arr, *o, *st;
-	struct trace_ctx c;
 	char *out;
 	size_t i;
 
@@ -343,19 +358,7 @@ trace_encode_otlp(
 	for (i = 0; i < n; i++) {
 		const struct trace_span *sp = &spans[i];
 
-		memset(&c, 0, sizeof(c));
-		c.trace_hi = sp->trace_hi;
-		c.trace_lo = sp->trace_lo;
-		trace_id_hex(&c, tid);
-		trace_hex64(sp->span_id, sid);
-		o = json_object();
-		json_object_set_new(o, "traceId", json_string(tid));
-		json_object_set_new(o, "spanId", json_string(sid));
-		if (sp->parent_id != 0) {
-			trace_hex64(sp->parent_id, pid);
-			json_object_set_new(
-			    o, "parentSpanId", json_string(pid));
-		}
+		o = te_span_ids(sp, "spanId", "parentSpanId");
 		te_set_str(o, "name", sp->name);
 		json_object_set_new(o, "kind", json_integer(sp->kind));
 		json_object_set_new(
